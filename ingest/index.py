@@ -1,0 +1,259 @@
+"""The Qdrant collection: its schema, deterministic point ids, and tenant-filtered reads, writes and deletes."""
+
+import hashlib
+import json
+import uuid
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from ingest.chunking import Chunk
+from ingest.sparse import SparseEmbedding
+from ragserve.errors import IndexMismatchError, IndexNotFoundError, StoreLockedError, StoreUnavailableError
+from ragserve.settings import Settings
+
+__all__ = ["DENSE", "SPARSE", "DocState", "IndexSpec", "QdrantIndex", "SearchMode", "point_id"]
+
+DENSE = "dense"
+SPARSE = "bm25"
+SCHEMA_VERSION = 1
+_POINT_NAMESPACE = uuid.UUID("6f1c9a52-3d0e-5b8e-9a51-2f4e8c7d1b30")
+_STATE_FIELDS = ["source", "chunk_index", "n_chunks", "doc_hash"]
+
+SearchMode = Literal["hybrid", "dense", "bm25"]
+
+
+def point_id(tenant: str, source: str, chunk_index: int) -> str:
+    """uuid5 of (tenant, source, chunk index): a re-run writes over the same points, never beside them."""
+    return str(uuid.uuid5(_POINT_NAMESPACE, f"{tenant}\x00{source}\x00{chunk_index}"))
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """What the vectors in a collection were made with; two different specs never share a collection."""
+
+    embedding_model: str
+    dim: int
+    chunking: dict[str, Any]
+    sparse: dict[str, Any]
+
+    @property
+    def fingerprint(self) -> str:
+        body = json.dumps({"schema": SCHEMA_VERSION, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+    def metadata(self) -> dict[str, Any]:
+        return {"ragserve_fingerprint": self.fingerprint, "ragserve_schema": SCHEMA_VERSION, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class DocState:
+    """A document as the index holds it. It is complete when all its chunks carry one hash and none is missing."""
+
+    doc_hash: str | None
+    complete: bool
+    max_index: int
+
+
+class QdrantIndex:
+    """One collection holding every tenant's chunks, partitioned by the `tenant` payload key."""
+
+    def __init__(self, client: QdrantClient, collection: str) -> None:
+        self.client = client
+        self.collection = collection
+
+    @classmethod
+    def connect(cls, settings: Settings) -> "QdrantIndex":
+        """A Qdrant server when a URL is set, else the embedded store under the data dir."""
+        if settings.qdrant_url:
+            key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+            client = QdrantClient(url=settings.qdrant_url, api_key=key, timeout=settings.qdrant_timeout_s)
+            with _translate_errors(settings.qdrant_url):
+                client.get_collections()
+            return cls(client, settings.collection)
+        settings.qdrant_path.mkdir(parents=True, exist_ok=True)
+        try:
+            client = QdrantClient(path=str(settings.qdrant_path))
+        except RuntimeError as exc:
+            if "already accessed" not in str(exc):
+                raise
+            raise StoreLockedError(
+                f"the embedded Qdrant store {settings.qdrant_path} is open in another process; "
+                "wait for it to finish, or point RAGSERVE_QDRANT_URL at a Qdrant server"
+            ) from exc
+        return cls(client, settings.collection)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def ensure_collection(self, spec: IndexSpec) -> bool:
+        """Creates the collection for spec, or rebuilds it empty if it was made with another spec."""
+        rebuilt = False
+        if self.client.collection_exists(self.collection):
+            if self._fingerprint() == spec.fingerprint:
+                self._ensure_tenant_index()
+                return False
+            self.client.delete_collection(self.collection)
+            rebuilt = True
+        self.client.create_collection(
+            self.collection,
+            vectors_config={DENSE: qm.VectorParams(size=spec.dim, distance=qm.Distance.COSINE)},
+            sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+            metadata=spec.metadata(),
+        )
+        self._ensure_tenant_index()
+        return rebuilt
+
+    def require(self, spec: IndexSpec) -> None:
+        """Refuses to read an index whose vectors came from another model or other settings."""
+        if not self.client.collection_exists(self.collection):
+            raise IndexNotFoundError("nothing is indexed yet: run `ragserve reindex DOCS_DIR --tenant T` first")
+        if self._fingerprint() != spec.fingerprint:
+            built = self.client.get_collection(self.collection).config.metadata or {}
+            raise IndexMismatchError(
+                f"the index was built with embedding model {built.get('embedding_model')!r} and chunking "
+                f"{built.get('chunking')}; these settings use {spec.embedding_model!r} and {spec.chunking}. "
+                "Run `ragserve reindex` to rebuild it"
+            )
+
+    def document_states(self, tenant: str) -> dict[str, DocState]:
+        """Reads back what the index holds for a tenant: the re-index plan is derived from this alone."""
+        seen: dict[str, tuple[set[str], set[int], set[int]]] = {}
+        for payload in self._scroll(tenant, _STATE_FIELDS):
+            hashes, indexes, counts = seen.setdefault(str(payload["source"]), (set(), set(), set()))
+            hashes.add(str(payload["doc_hash"]))
+            indexes.add(int(payload["chunk_index"]))
+            counts.add(int(payload["n_chunks"]))
+        states = {}
+        for source, (hashes, indexes, counts) in seen.items():
+            one_version = len(hashes) == 1 and len(counts) == 1
+            complete = one_version and indexes == set(range(next(iter(counts))))
+            states[source] = DocState(next(iter(hashes)) if one_version else None, complete, max(indexes))
+        return states
+
+    def upsert(
+        self,
+        tenant: str,
+        chunks: Sequence[Chunk],
+        dense: Sequence[Sequence[float]],
+        sparse: Sequence[SparseEmbedding],
+        doc_meta: dict[str, tuple[str, int]],
+    ) -> None:
+        """Writes chunks with wait=True; doc_meta maps each source to (content hash, chunk count)."""
+        points = []
+        for chunk, vector, bm25 in zip(chunks, dense, sparse, strict=True):
+            doc_hash, n_chunks = doc_meta[chunk.source]
+            points.append(
+                qm.PointStruct(
+                    id=point_id(tenant, chunk.source, chunk.index),
+                    vector={
+                        DENSE: list(vector),
+                        SPARSE: qm.SparseVector(indices=bm25.indices, values=bm25.values),
+                    },
+                    payload={
+                        "tenant": tenant,
+                        "source": chunk.source,
+                        "chunk_index": chunk.index,
+                        "n_chunks": n_chunks,
+                        "doc_hash": doc_hash,
+                        "heading": chunk.heading,
+                        "text": chunk.text,
+                    },
+                )
+            )
+        self.client.upsert(self.collection, points, wait=True)
+
+    def delete_tail(self, tenant: str, source: str, keep: int) -> None:
+        """Removes a document's chunks from index `keep` on: what is left of a longer old version."""
+        extra = [
+            qm.FieldCondition(key="source", match=qm.MatchValue(value=source)),
+            qm.FieldCondition(key="chunk_index", range=qm.Range(gte=keep)),
+        ]
+        self._delete(_tenant_filter(tenant, *extra))
+
+    def delete_documents(self, tenant: str, sources: Sequence[str]) -> None:
+        if sources:
+            self._delete(_tenant_filter(tenant, qm.FieldCondition(key="source", match=qm.MatchAny(any=list(sources)))))
+
+    def count_chunks(self, tenant: str) -> int:
+        return self.client.count(self.collection, count_filter=_tenant_filter(tenant), exact=True).count
+
+    def count_documents(self, tenant: str) -> int:
+        return len({payload["source"] for payload in self._scroll(tenant, ["source"])})
+
+    def query(
+        self,
+        tenant: str,
+        dense: Sequence[float],
+        sparse: SparseEmbedding,
+        k: int,
+        prefetch_limit: int,
+        mode: SearchMode = "hybrid",
+    ) -> list[qm.ScoredPoint]:
+        """Dense and BM25 candidates fused with RRF in Qdrant, every stage filtered by tenant."""
+        flt = _tenant_filter(tenant)
+        sparse_query = qm.SparseVector(indices=sparse.indices, values=sparse.values)
+        if mode == "dense" or (mode == "hybrid" and not sparse.indices):
+            return self._points(query=list(dense), using=DENSE, query_filter=flt, limit=k)
+        if mode == "bm25":
+            return self._points(query=sparse_query, using=SPARSE, query_filter=flt, limit=k) if sparse.indices else []
+        prefetch = [
+            qm.Prefetch(query=list(dense), using=DENSE, filter=flt, limit=prefetch_limit),
+            qm.Prefetch(query=sparse_query, using=SPARSE, filter=flt, limit=prefetch_limit),
+        ]
+        return self._points(prefetch=prefetch, query=qm.FusionQuery(fusion=qm.Fusion.RRF), query_filter=flt, limit=k)
+
+    def _points(self, **kwargs: Any) -> list[qm.ScoredPoint]:
+        return self.client.query_points(self.collection, with_payload=True, **kwargs).points
+
+    def _delete(self, flt: qm.Filter) -> None:
+        self.client.delete(self.collection, points_selector=qm.FilterSelector(filter=flt), wait=True)
+
+    def _scroll(self, tenant: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+        offset: Any = None
+        while True:
+            points, offset = self.client.scroll(
+                self.collection,
+                scroll_filter=_tenant_filter(tenant),
+                limit=2048,
+                offset=offset,
+                with_payload=fields,
+                with_vectors=False,
+            )
+            for point in points:
+                yield point.payload or {}
+            if offset is None:
+                return
+
+    def _fingerprint(self) -> str | None:
+        metadata = self.client.get_collection(self.collection).config.metadata or {}
+        return metadata.get("ragserve_fingerprint")
+
+    def _ensure_tenant_index(self) -> None:
+        # Created before any data is loaded; the embedded store ignores payload indexes and says so.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+            self.client.create_payload_index(
+                self.collection,
+                "tenant",
+                qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, is_tenant=True),
+                wait=True,
+            )
+
+
+def _tenant_filter(tenant: str, *extra: qm.Condition) -> qm.Filter:
+    return qm.Filter(must=[qm.FieldCondition(key="tenant", match=qm.MatchValue(value=tenant)), *extra])
+
+
+@contextmanager
+def _translate_errors(url: str) -> Iterator[None]:
+    try:
+        yield
+    except (ResponseHandlingException, UnexpectedResponse, OSError) as exc:
+        raise StoreUnavailableError(f"cannot reach Qdrant at {url}: {exc}") from exc

@@ -1,0 +1,61 @@
+"""Builds the ingest components from settings, once, and hands them to the commands that need them."""
+
+from functools import cached_property
+from types import TracebackType
+
+from ingest.chunking import Chunker
+from ingest.embedding import DenseEmbedder
+from ingest.index import IndexSpec, QdrantIndex
+from ingest.reindex import Reindexer
+from ingest.search import Retriever
+from ingest.sparse import Bm25Encoder
+from ragserve.settings import Settings
+
+__all__ = ["IngestRuntime"]
+
+
+class IngestRuntime:
+    """The index connection, plus the embedder and chunker, loaded only when a command needs them."""
+
+    def __init__(self, settings: Settings, index: QdrantIndex) -> None:
+        self.settings = settings
+        self.index = index
+
+    @classmethod
+    def open(cls, settings: Settings) -> "IngestRuntime":
+        return cls(settings, QdrantIndex.connect(settings))
+
+    def __enter__(self) -> "IngestRuntime":
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.index.close()
+
+    @cached_property
+    def embedder(self) -> DenseEmbedder:
+        s = self.settings
+        return DenseEmbedder.load(s.embedding_model, s.models_dir, s.embed_batch_size)
+
+    @cached_property
+    def sparse(self) -> Bm25Encoder:
+        return Bm25Encoder()
+
+    @cached_property
+    def chunker(self) -> Chunker:
+        max_tokens = min(self.settings.chunk_tokens, self.embedder.max_tokens)
+        return Chunker(self.embedder.count_tokens, max_tokens, self.settings.chunk_overlap)
+
+    @cached_property
+    def spec(self) -> IndexSpec:
+        return IndexSpec(self.embedder.name, self.embedder.dim, self.chunker.params, self.sparse.params)
+
+    def reindexer(self) -> Reindexer:
+        s = self.settings
+        return Reindexer(
+            self.index, self.embedder, self.sparse, self.chunker, self.spec, s.max_file_bytes, s.embed_batch_size
+        )
+
+    def retriever(self) -> Retriever:
+        return Retriever(self.index, self.embedder, self.sparse, self.spec)

@@ -1,0 +1,59 @@
+"""What every command shares: the data-dir and Qdrant options, and turning domain errors into CLI errors."""
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from ragserve.errors import ConfigError, RagserveError
+from ragserve.settings import Settings
+
+__all__ = ["DataDirOption", "JsonOption", "QdrantUrlOption", "TenantOption", "cli_errors", "err", "make_settings"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+err = Console(stderr=True)
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Where ragserve keeps its data [env RAGSERVE_DATA_DIR; default per user]"),
+]
+QdrantUrlOption = Annotated[
+    str | None,
+    typer.Option("--qdrant-url", help="A Qdrant server instead of the embedded store [env RAGSERVE_QDRANT_URL]"),
+]
+TenantOption = Annotated[str, typer.Option("--tenant", "-t", help="The tenant whose documents these are")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of tables")]
+
+
+def make_settings(data_dir: Path | None, qdrant_url: str | None) -> Settings:
+    """Settings from the environment, with the command-line options taking precedence."""
+    overrides: dict[str, Any] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    if qdrant_url is not None:
+        overrides["qdrant_url"] = qdrant_url
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid settings: {problems}") from None
+
+
+def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turns a RagserveError into a one-line message on stderr and exit status 1, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except RagserveError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper

@@ -1,0 +1,154 @@
+"""`ragserve reindex`, `ragserve search` and `ragserve stats`."""
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ingest.index import SearchMode
+from ingest.reindex import ReindexReport
+from ingest.runtime import IngestRuntime
+from ingest.search import Hit
+from ingest.tenancy import check_tenant
+from ingest.watch import watch_folder
+from ragserve.cli.common import (
+    DataDirOption,
+    JsonOption,
+    QdrantUrlOption,
+    TenantOption,
+    cli_errors,
+    err,
+    make_settings,
+)
+from ragserve.cli.query_file import read_queries
+from ragserve.errors import RagserveError
+
+__all__ = ["reindex", "search", "stats"]
+
+out = Console()
+
+
+@cli_errors
+def reindex(
+    docs_dir: Annotated[Path, typer.Argument(help="The tenant's docs folder (Markdown, text, HTML, PDF)")],
+    tenant: TenantOption,
+    json_out: JsonOption = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Keep running; re-index when files change")] = False,
+    data_dir: DataDirOption = None,
+    qdrant_url: QdrantUrlOption = None,
+) -> None:
+    """Index new and changed documents, drop deleted ones; unchanged ones cost a hash check."""
+    check_tenant(tenant)
+    with IngestRuntime.open(make_settings(data_dir, qdrant_url)) as runtime:
+        reindexer = runtime.reindexer()
+        with _progress_bar() as bar:
+            task = bar.add_task(f"indexing {tenant}", total=None)
+            report = reindexer.run(docs_dir, tenant, lambda done, total: bar.update(task, completed=done, total=total))
+        _print_report(report, json_out)
+        if watch:
+            err.print(f"watching {docs_dir} for changes (Ctrl-C to stop)")
+            watch_folder(reindexer, docs_dir, tenant, lambda r: _print_report(r, json_out), _print_error)
+
+
+@cli_errors
+def search(
+    query: Annotated[str | None, typer.Argument(help="What to look for")] = None,
+    tenant: TenantOption = ...,  # type: ignore[assignment]
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many hits")] = 5,
+    queries: Annotated[
+        Path | None, typer.Option("--queries", help='A JSONL file of {"id", "query"} lines; prints JSONL')
+    ] = None,
+    mode: Annotated[str, typer.Option("--mode", help="hybrid, dense or bm25")] = "hybrid",
+    json_out: JsonOption = False,
+    data_dir: DataDirOption = None,
+    qdrant_url: QdrantUrlOption = None,
+) -> None:
+    """Hybrid search (dense + BM25, fused with RRF) over one tenant's documents."""
+    check_tenant(tenant)
+    if (query is None) == (queries is None):
+        raise typer.BadParameter("give either a QUERY or --queries FILE, not both or neither")
+    if mode not in ("hybrid", "dense", "bm25"):
+        raise typer.BadParameter(f"--mode must be hybrid, dense or bm25, not {mode!r}")
+    search_mode: SearchMode = mode  # type: ignore[assignment]
+    batch = read_queries(queries) if queries is not None else []
+    with IngestRuntime.open(make_settings(data_dir, qdrant_url)) as runtime:
+        retriever = runtime.retriever()
+        if queries is not None:
+            for item in batch:
+                hits = retriever.search(tenant, item.query, k, search_mode)
+                line = {"id": item.id, "query": item.query, "hits": [h.to_json() for h in hits]}
+                print(json.dumps(line, ensure_ascii=False), flush=True)
+            return
+        assert query is not None
+        hits = retriever.search(tenant, query, k, search_mode)
+    if json_out:
+        print(json.dumps({"query": query, "hits": [h.to_json() for h in hits]}, ensure_ascii=False, indent=2))
+    else:
+        _print_hits(query, hits)
+
+
+@cli_errors
+def stats(
+    tenant: TenantOption,
+    json_out: JsonOption = False,
+    data_dir: DataDirOption = None,
+    qdrant_url: QdrantUrlOption = None,
+) -> None:
+    """How many documents and chunks a tenant has indexed."""
+    check_tenant(tenant)
+    with IngestRuntime.open(make_settings(data_dir, qdrant_url)) as runtime:
+        index = runtime.index
+        exists = index.client.collection_exists(index.collection)
+        counts = {
+            "documents": index.count_documents(tenant) if exists else 0,
+            "chunks": index.count_chunks(tenant) if exists else 0,
+        }
+    if json_out:
+        print(json.dumps(counts))
+    else:
+        out.print(f"tenant {tenant}: {counts['documents']} documents, {counts['chunks']} chunks")
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def _print_report(report: ReindexReport, json_out: bool) -> None:
+    if json_out:
+        print(json.dumps(report.to_json()), flush=True)
+        return
+    out.print(
+        f"added {report.added}, updated {report.updated}, deleted {report.deleted}, "
+        f"unchanged {report.unchanged}; embedded {report.chunks_embedded} chunks in {report.seconds:.1f}s"
+    )
+    for skipped in report.skipped:
+        out.print(f"  skipped {skipped.path}: {skipped.reason}", highlight=False)
+
+
+def _print_error(exc: RagserveError) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False)
+
+
+def _print_hits(query: str, hits: list[Hit]) -> None:
+    if not hits:
+        out.print(f"no hits for {query!r}")
+        return
+    table = Table(title=f"hits for {query!r}", show_lines=True)
+    for column in ("#", "score", "source", "heading", "text"):
+        table.add_column(column, overflow="fold")
+    for rank, hit in enumerate(hits, start=1):
+        snippet = hit.text if len(hit.text) <= 240 else hit.text[:237] + "..."
+        table.add_row(str(rank), f"{hit.score:.3f}", hit.source, hit.heading, snippet)
+    out.print(table)
