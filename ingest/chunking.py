@@ -6,6 +6,8 @@ from typing import Any
 
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
+from ragserve.errors import ConfigError
+
 __all__ = ["CHUNKER_VERSION", "Chunk", "Chunker"]
 
 # Bump when the chunking logic changes in a way that changes chunks: the index is then rebuilt.
@@ -35,7 +37,9 @@ class Chunker:
 
     def __init__(self, count_tokens: Callable[[str], int], max_tokens: int, overlap_tokens: int) -> None:
         if overlap_tokens >= max_tokens // 2:
-            raise ValueError(f"chunk overlap ({overlap_tokens}) must be under half the chunk size ({max_tokens})")
+            raise ConfigError(
+                f"chunk overlap ({overlap_tokens}) must be under half the chunk size ({max_tokens})"
+            )
         self.max_tokens = max_tokens
         self.overlap_tokens = overlap_tokens
         self._count = count_tokens
@@ -44,14 +48,18 @@ class Chunker:
 
     @property
     def params(self) -> dict[str, Any]:
-        return {"version": CHUNKER_VERSION, "max_tokens": self.max_tokens, "overlap_tokens": self.overlap_tokens}
+        return {
+            "version": CHUNKER_VERSION,
+            "max_tokens": self.max_tokens,
+            "overlap_tokens": self.overlap_tokens,
+        }
 
     def chunk(self, source: str, text: str, fmt: str) -> list[Chunk]:
-        """Chunks a document's text; Markdown and HTML follow their headings, text and PDF their paragraphs."""
+        """Chunks a document; Markdown and HTML follow their headings, text and PDF their paragraphs."""
         sections = self._sections(text) if fmt in ("markdown", "html") else [("", text)]
         chunks: list[Chunk] = []
-        for heading, body in sections:
-            heading = self._fit_heading(heading)
+        for full_heading, body in sections:
+            heading = self._fit_heading(full_heading)
             budget = self.max_tokens - (self._count(heading) + 1 if heading else 0)
             for piece in self._splitter(budget).split_text(body):
                 if piece.strip():

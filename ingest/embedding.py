@@ -10,16 +10,16 @@ import numpy.typing as npt
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from sentence_transformers import SentenceTransformer  # noqa: E402
-from transformers.utils import logging as hf_logging  # noqa: E402
+from sentence_transformers import SentenceTransformer
+from transformers.utils import logging as hf_logging
 
-from ingest.model_packages import resolve_model_dir  # noqa: E402
+from ingest.model_packages import resolve_model_dir
 
 __all__ = ["DenseEmbedder"]
 
 # Loading bars and "sequence longer than the model" notes are noise here: the chunker counts tokens itself.
-hf_logging.set_verbosity_error()
-hf_logging.disable_progress_bar()
+hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 class DenseEmbedder:
@@ -35,7 +35,10 @@ class DenseEmbedder:
         self.dim: int = dim
         self.tokenizer = self._model.tokenizer
         # The model's own limit includes the [CLS] and [SEP] tokens that tokenize() does not count.
-        self.max_tokens: int = int(self._model.max_seq_length) - 2
+        max_seq_length = self._model.max_seq_length
+        if max_seq_length is None:
+            raise ValueError(f"{model_dir}: the model does not say its maximum sequence length")
+        self.max_tokens: int = max_seq_length - 2
 
     @classmethod
     def load(cls, name_or_path: str, cache: Path, batch_size: int = 64) -> "DenseEmbedder":

@@ -1,13 +1,42 @@
 """HTML to Markdown-shaped text: headings, paragraphs, lists and table rows; no navigation or scripts."""
 
-from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+from bs4 import BeautifulSoup
+from bs4.element import Comment, NavigableString, Tag
 
 __all__ = ["html_to_markdown"]
 
-_DROP = ("script", "style", "nav", "noscript", "template", "svg", "header", "footer", "aside", "form", "iframe")
+_DROP = (
+    "script",
+    "style",
+    "nav",
+    "noscript",
+    "template",
+    "svg",
+    "header",
+    "footer",
+    "aside",
+    "form",
+    "iframe",
+)
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _BLOCKS = {"p", "pre", "blockquote", "dt", "dd", "caption", "figcaption", "address"}
-_INLINE = {"a", "span", "b", "strong", "em", "i", "u", "code", "small", "sup", "sub", "abbr", "mark", "label", "time"}
+_INLINE = {
+    "a",
+    "span",
+    "b",
+    "strong",
+    "em",
+    "i",
+    "u",
+    "code",
+    "small",
+    "sup",
+    "sub",
+    "abbr",
+    "mark",
+    "label",
+    "time",
+}
 
 
 def html_to_markdown(html: str) -> str:
@@ -15,8 +44,10 @@ def html_to_markdown(html: str) -> str:
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup.find_all(_DROP):
         tag.decompose()
-    for tag in soup.find_all(attrs={"role": "navigation"}):
+    for tag in soup.select('[role="navigation"]'):
         tag.decompose()
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
     root = soup.body or soup
     blocks: list[str] = []
     _walk(root, blocks)
@@ -27,7 +58,7 @@ def _walk(node: Tag, blocks: list[str]) -> None:
     inline: list[str] = []
 
     def flush() -> None:
-        text = " ".join(" ".join(inline).split())
+        text = " ".join("".join(inline).split())
         if text:
             blocks.append(text)
         inline.clear()
@@ -42,9 +73,7 @@ def _walk(node: Tag, blocks: list[str]) -> None:
             continue
         name = child.name
         if name in _INLINE:
-            inline.append(child.get_text(" "))
-        elif name == "br":
-            inline.append(" ")
+            inline.append(child.get_text())
         else:
             flush()
             _block(child, blocks)
@@ -58,9 +87,12 @@ def _block(tag: Tag, blocks: list[str]) -> None:
         if text:
             blocks.append("#" * _HEADINGS[name] + " " + text)
     elif name == "li":
+        nested = [sub.extract() for sub in tag.find_all(["ul", "ol"])]
         text = _text(tag)
         if text:
             blocks.append("- " + text)
+        for sublist in nested:
+            _walk(sublist, blocks)
     elif name == "tr":
         cells = [_text(cell) for cell in tag.find_all(["td", "th"])]
         if any(cells):
@@ -74,6 +106,7 @@ def _block(tag: Tag, blocks: list[str]) -> None:
 
 
 def _text(tag: Tag) -> str:
-    text = " ".join(tag.get_text(" ").split())
+    # Inline markup is joined as written ("<b>30</b> days"), so no separator is added between pieces.
+    text = " ".join(tag.get_text().split())
     # A paragraph that starts with '#' must not turn into a heading.
     return "\\" + text if text.startswith("#") else text

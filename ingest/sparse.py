@@ -20,7 +20,8 @@ _STOPWORDS = frozenset(
     he her here hers herself him himself his how i if in into is it its itself just me more most my myself no
     nor not now of off on once only or other our ours ourselves out over own same she should so some such than
     that the their theirs them themselves then there these they this those through to too under until up very
-    was we were what when where which while who whom why will with would you your yours yourself yourselves""".split()
+    was we were what when where which while who whom why will with would you your yours yourself yourselves
+    """.split()
 )
 
 
@@ -44,7 +45,13 @@ class Bm25Encoder:
     @property
     def params(self) -> dict[str, Any]:
         """What the index records: a change here means every document's vector changes."""
-        return {"k1": self.k1, "b": self.b, "avg_len": self.avg_len, "language": self.language, "hash": "crc32"}
+        return {
+            "k1": self.k1,
+            "b": self.b,
+            "avg_len": self.avg_len,
+            "language": self.language,
+            "hash": "crc32",
+        }
 
     def terms(self, text: str) -> list[str]:
         return [self._stem(tok) for tok in _TOKEN.findall(text.lower()) if tok not in _STOPWORDS]

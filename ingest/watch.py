@@ -6,7 +6,7 @@ from pathlib import Path
 
 from watchfiles import watch
 
-from ingest.reindex import ReindexReport, Reindexer
+from ingest.reindex import Reindexer, ReindexReport
 from ragserve.errors import RagserveError
 
 __all__ = ["watch_folder"]

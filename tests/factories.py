@@ -43,10 +43,27 @@ def write_pdf(path: Path, pages: list[list[str]]) -> None:
     path.write_bytes(bytes(out))
 
 
-_TOPICS = ["billing", "shipping", "returns", "warranty", "onboarding", "security", "pricing", "support",
-           "maintenance", "integrations", "accounts", "privacy", "reporting", "hardware", "training"]
-_WORDS = ("customer order invoice account device robot sensor battery firmware update team plan contract "
-          "payment refund delivery warehouse schedule report dashboard policy request ticket engineer").split()
+_TOPICS = [
+    "billing",
+    "shipping",
+    "returns",
+    "warranty",
+    "onboarding",
+    "security",
+    "pricing",
+    "support",
+    "maintenance",
+    "integrations",
+    "accounts",
+    "privacy",
+    "reporting",
+    "hardware",
+    "training",
+]
+_WORDS = (
+    "customer order invoice account device robot sensor battery firmware update team plan contract "
+    "payment refund delivery warehouse schedule report dashboard policy request ticket engineer"
+).split()
 
 
 def make_corpus(root: Path, n_files: int, seed: int = 7, paragraphs: int = 6) -> list[Path]:
@@ -58,8 +75,10 @@ def make_corpus(root: Path, n_files: int, seed: int = 7, paragraphs: int = 6) ->
         topic = _TOPICS[i % len(_TOPICS)]
         sections = []
         for s in range(3):
-            paras = [" ".join(rng.choice(_WORDS) for _ in range(rng.randint(40, 90))) + "."
-                     for _ in range(max(1, paragraphs // 3))]
+            paras = [
+                " ".join(rng.choice(_WORDS) for _ in range(rng.randint(40, 90))) + "."
+                for _ in range(max(1, paragraphs // 3))
+            ]
             sections.append((f"{topic.title()} part {s + 1}", paras))
         fact = f"The {topic} reference code for document {i} is RC-{i:05d}."
         sections[0][1].insert(0, fact)
@@ -67,12 +86,17 @@ def make_corpus(root: Path, n_files: int, seed: int = 7, paragraphs: int = 6) ->
         if kind == 0:
             path = root / topic / f"doc-{i:04d}.md"
             text = f"# {topic.title()} guide {i}\n\n" + "\n\n".join(
-                f"## {title}\n\n" + "\n\n".join(paras) for title, paras in sections)
+                f"## {title}\n\n" + "\n\n".join(paras) for title, paras in sections
+            )
         elif kind == 1:
             path = root / topic / f"doc-{i:04d}.html"
-            text = f"<html><body><nav>menu</nav><h1>{topic.title()} guide {i}</h1>" + "".join(
-                f"<h2>{title}</h2>" + "".join(f"<p>{p}</p>" for p in paras) for title, paras in sections
-            ) + "</body></html>"
+            text = (
+                f"<html><body><nav>menu</nav><h1>{topic.title()} guide {i}</h1>"
+                + "".join(
+                    f"<h2>{title}</h2>" + "".join(f"<p>{p}</p>" for p in paras) for title, paras in sections
+                )
+                + "</body></html>"
+            )
         else:
             path = root / topic / f"doc-{i:04d}.txt"
             text = "\n\n".join(p for _, paras in sections for p in paras)

@@ -12,7 +12,15 @@ from rich.console import Console
 from ragserve.errors import ConfigError, RagserveError
 from ragserve.settings import Settings
 
-__all__ = ["DataDirOption", "JsonOption", "QdrantUrlOption", "TenantOption", "cli_errors", "err", "make_settings"]
+__all__ = [
+    "DataDirOption",
+    "JsonOption",
+    "QdrantUrlOption",
+    "TenantOption",
+    "cli_errors",
+    "err",
+    "make_settings",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -21,11 +29,15 @@ err = Console(stderr=True)
 
 DataDirOption = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="Where ragserve keeps its data [env RAGSERVE_DATA_DIR; default per user]"),
+    typer.Option(
+        "--data-dir", help="Where ragserve keeps its data [env RAGSERVE_DATA_DIR; default per user]"
+    ),
 ]
 QdrantUrlOption = Annotated[
     str | None,
-    typer.Option("--qdrant-url", help="A Qdrant server instead of the embedded store [env RAGSERVE_QDRANT_URL]"),
+    typer.Option(
+        "--qdrant-url", help="A Qdrant server instead of the embedded store [env RAGSERVE_QDRANT_URL]"
+    ),
 ]
 TenantOption = Annotated[str, typer.Option("--tenant", "-t", help="The tenant whose documents these are")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of tables")]

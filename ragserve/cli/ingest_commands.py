@@ -47,7 +47,9 @@ def reindex(
         reindexer = runtime.reindexer()
         with _progress_bar() as bar:
             task = bar.add_task(f"indexing {tenant}", total=None)
-            report = reindexer.run(docs_dir, tenant, lambda done, total: bar.update(task, completed=done, total=total))
+            report = reindexer.run(
+                docs_dir, tenant, lambda done, total: bar.update(task, completed=done, total=total)
+            )
         _print_report(report, json_out)
         if watch:
             err.print(f"watching {docs_dir} for changes (Ctrl-C to stop)")

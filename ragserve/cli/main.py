@@ -16,3 +16,6 @@ app = typer.Typer(
 app.command("reindex")(ingest_commands.reindex)
 app.command("search")(ingest_commands.search)
 app.command("stats")(ingest_commands.stats)
+
+if __name__ == "__main__":
+    app()

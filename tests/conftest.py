@@ -1,0 +1,59 @@
+"""Every test gets its own data dir; the real packaged embedding model is loaded once per session."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+from ingest.embedding import DenseEmbedder  # noqa: E402
+from ingest.runtime import IngestRuntime  # noqa: E402
+from ragserve.settings import Settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def embedder(tmp_path_factory: pytest.TempPathFactory) -> DenseEmbedder:
+    return DenseEmbedder.load("all-MiniLM-L6-v2", tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "data"
+    monkeypatch.setenv("RAGSERVE_DATA_DIR", str(path))
+    for name in ("RAGSERVE_QDRANT_URL", "RAGSERVE_CHUNK_TOKENS", "RAGSERVE_EMBEDDING_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    return path
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir)
+
+
+@pytest.fixture
+def runtime(settings: Settings, embedder: DenseEmbedder) -> Iterator[IngestRuntime]:
+    with IngestRuntime.open(settings) as rt:
+        rt.embedder = embedder  # the session's model, not a second load
+        yield rt
+
+
+@pytest.fixture
+def shared_model(monkeypatch: pytest.MonkeyPatch, embedder: DenseEmbedder) -> None:
+    """In-process CLI runs reuse the session's (real) model instead of loading it per command."""
+    monkeypatch.setattr(DenseEmbedder, "load", classmethod(lambda cls, *a, **k: embedder))
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    path = tmp_path / "docs"
+    path.mkdir()
+    return path
+
+
+def write(root: Path, rel: str, text: str) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,85 @@
+"""SIGKILL a real `ragserve reindex` process mid-run, twice, then finish: the result equals a clean run's."""
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from ingest.embedding import DenseEmbedder
+from ingest.runtime import IngestRuntime
+from ragserve.settings import Settings
+from tests.factories import make_corpus
+from tests.indexed import point_set
+
+N_FILES = 90
+
+
+def _reindex_process(docs: Path, data_dir: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "RAGSERVE_DATA_DIR": str(data_dir), "RAGSERVE_EMBED_BATCH_SIZE": "8"}
+    cmd = [sys.executable, "-m", "ragserve.cli.main", "reindex", str(docs), "--tenant", "acme", "--json"]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _stored_points(store: Path) -> int:
+    """Reads the embedded store's SQLite file directly: the Qdrant lock only guards Qdrant clients."""
+    if not store.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=0.2)) as db:
+            return int(db.execute("SELECT count(*) FROM points").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def _kill_once_writing(proc: subprocess.Popen[bytes], store: Path, rng: random.Random) -> None:
+    """Waits until the process writes new points, then kills it at a random moment of the write loop."""
+    deadline = time.monotonic() + 120
+    before = _stored_points(store)
+    while time.monotonic() < deadline and proc.poll() is None and _stored_points(store) <= before:
+        time.sleep(0.02)
+    time.sleep(rng.uniform(0.05, 0.5))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def _snapshot(settings: Settings, embedder: DenseEmbedder, docs: Path | None) -> dict[str, dict[str, Any]]:
+    with IngestRuntime.open(settings) as rt:
+        rt.embedder = embedder
+        if docs is not None:
+            rt.reindexer().run(docs, "acme")
+        return point_set(rt.index, "acme")
+
+
+def test_reindex_after_kill_leaves_exactly_the_points_of_a_clean_run(
+    tmp_path: Path, embedder: DenseEmbedder
+) -> None:
+    docs = tmp_path / "docs"
+    make_corpus(docs, N_FILES)
+    killed_dir = tmp_path / "killed"
+    store = killed_dir / "qdrant" / "collection" / "ragserve" / "storage.sqlite"
+    rng = random.Random(1234)
+
+    # Kill a first run, then change and delete documents and kill the run that repairs it.
+    for round_ in range(2):
+        proc = _reindex_process(docs, killed_dir)
+        _kill_once_writing(proc, store, rng)
+        assert proc.returncode == -signal.SIGKILL, proc.stderr.read() if proc.stderr else ""
+        partial = _snapshot(Settings(data_dir=killed_dir), embedder, None)
+        assert 0 < len({p["source"] for p in partial.values()}) < N_FILES
+        if round_ == 0:
+            files = sorted(p for p in docs.rglob("*") if p.is_file())
+            for path in files[:10]:
+                path.write_text(path.read_text() + "\n\nAn added closing paragraph.", encoding="utf-8")
+            for path in files[-5:]:
+                path.unlink()
+
+    finished = _snapshot(Settings(data_dir=killed_dir), embedder, docs)
+    clean = _snapshot(Settings(data_dir=tmp_path / "clean"), embedder, docs)
+    assert finished == clean
+    assert len({p["source"] for p in clean.values()}) == N_FILES - 5

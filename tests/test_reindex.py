@@ -1,0 +1,136 @@
+from pathlib import Path
+
+import pytest
+
+from ingest.index import point_id
+from ingest.runtime import IngestRuntime
+from ragserve.errors import DocsDirError, IndexMismatchError, InvalidTenantError
+from ragserve.settings import Settings
+from tests.conftest import write
+from tests.indexed import point_set, sources
+
+LONG = "\n\n".join(
+    f"Paragraph {i} explains how the warehouse robot charges its battery." * 3 for i in range(40)
+)
+
+
+def test_first_run_adds_every_document(runtime: IngestRuntime, docs: Path) -> None:
+    write(docs, "a.md", "# A\n\nAlpha facts.")
+    write(docs, "sub/b.txt", "Beta facts.")
+    report = runtime.reindexer().run(docs, "acme")
+    assert (report.added, report.updated, report.deleted, report.unchanged) == (2, 0, 0, 0)
+    assert report.chunks_embedded == 2
+    assert sources(runtime.index, "acme") == {"a.md": 1, "sub/b.txt": 1}
+
+
+def test_unchanged_documents_cost_only_a_hash_check(runtime: IngestRuntime, docs: Path) -> None:
+    write(docs, "a.md", "Alpha.")
+    write(docs, "b.md", "Beta.")
+    runtime.reindexer().run(docs, "acme")
+    before = point_set(runtime.index, "acme")
+    report = runtime.reindexer().run(docs, "acme")
+    assert (report.added, report.updated, report.unchanged, report.chunks_embedded) == (0, 0, 2, 0)
+    assert point_set(runtime.index, "acme") == before
+
+
+def test_changed_document_is_replaced_and_others_untouched(runtime: IngestRuntime, docs: Path) -> None:
+    write(docs, "a.md", "Old alpha text.")
+    write(docs, "b.md", "Beta.")
+    runtime.reindexer().run(docs, "acme")
+    write(docs, "a.md", "New alpha text.")
+    report = runtime.reindexer().run(docs, "acme")
+    assert (report.updated, report.unchanged, report.chunks_embedded) == (1, 1, 1)
+    texts = {p["source"]: p["text"] for p in point_set(runtime.index, "acme").values()}
+    assert texts == {"a.md": "New alpha text.", "b.md": "Beta."}
+
+
+def test_a_document_that_shrinks_loses_its_old_tail(runtime: IngestRuntime, docs: Path) -> None:
+    write(docs, "long.md", LONG)
+    runtime.reindexer().run(docs, "acme")
+    long_count = sources(runtime.index, "acme")["long.md"]
+    assert long_count > 5
+    write(docs, "long.md", "Now it is short.")
+    runtime.reindexer().run(docs, "acme")
+    points = point_set(runtime.index, "acme")
+    assert [p["text"] for p in points.values()] == ["Now it is short."]
+    assert set(points) == {point_id("acme", "long.md", 0)}
+
+
+def test_deleted_document_has_its_chunks_removed(runtime: IngestRuntime, docs: Path) -> None:
+    write(docs, "keep.md", "Keep me.")
+    gone = write(docs, "gone.md", LONG)
+    runtime.reindexer().run(docs, "acme")
+    gone.unlink()
+    report = runtime.reindexer().run(docs, "acme")
+    assert (report.deleted, report.unchanged) == (1, 1)
+    assert sources(runtime.index, "acme") == {"keep.md": 1}
+
+
+def test_point_ids_are_uuid5_of_tenant_source_and_position(runtime: IngestRuntime, docs: Path) -> None:
+    write(docs, "a.md", LONG)
+    runtime.reindexer().run(docs, "acme")
+    for pid, payload in point_set(runtime.index, "acme").items():
+        assert pid == point_id("acme", payload["source"], payload["chunk_index"])
+
+
+def test_bad_files_are_skipped_and_the_run_goes_on_without_losing_anything(
+    runtime: IngestRuntime, docs: Path
+) -> None:
+    write(docs, "good.md", "Good text.")
+    was_good = write(docs, "was-good.md", "Fine at first.")
+    runtime.reindexer().run(docs, "acme")
+    was_good.write_bytes(b"\xff\xfe broken \x00 bytes")
+    (docs / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    (docs / "empty.md").write_text("")
+    (docs / "bin.txt").write_bytes(b"\x00\x01\x02")
+    report = runtime.reindexer().run(docs, "acme")
+    reasons = {s.path: s.reason for s in report.skipped}
+    assert set(reasons) == {"was-good.md", "latin1.txt", "empty.md", "bin.txt"}
+    assert reasons["latin1.txt"].startswith("not UTF-8")
+    assert reasons["empty.md"] == "empty file"
+    # The old version of the now-broken file stays searchable, and nothing else was touched.
+    assert sources(runtime.index, "acme") == {"good.md": 1, "was-good.md": 1}
+
+
+def test_changing_chunk_settings_rebuilds_everything(settings: Settings, embedder, docs: Path) -> None:
+    write(docs, "a.md", LONG)
+    with IngestRuntime.open(settings) as rt:
+        rt.embedder = embedder
+        rt.reindexer().run(docs, "acme")
+        rt.reindexer().run(docs, "globex")
+        first = sources(rt.index, "acme")["a.md"]
+    changed = settings.model_copy(update={"chunk_tokens": 100})
+    with IngestRuntime.open(changed) as rt:
+        rt.embedder = embedder
+        with pytest.raises(IndexMismatchError, match="Run `ragserve reindex` to rebuild"):
+            rt.retriever().search("acme", "battery")
+        report = rt.reindexer().run(docs, "acme")
+        assert (report.added, report.unchanged) == (1, 0)
+        assert sources(rt.index, "acme")["a.md"] > first
+        # Vectors of the old settings are never mixed in: the other tenant was dropped with the old collection.
+        assert sources(rt.index, "globex") == {}
+
+
+def test_changing_the_embedding_model_rebuilds(settings: Settings, embedder, docs: Path) -> None:
+    write(docs, "a.md", "Alpha.")
+    with IngestRuntime.open(settings) as rt:
+        rt.embedder = embedder
+        rt.reindexer().run(docs, "acme")
+        old_fp = rt.spec.fingerprint
+    with IngestRuntime.open(settings) as rt:
+        rt.embedder = embedder
+        rt.spec = rt.spec.__class__("another-model", embedder.dim, rt.chunker.params, rt.sparse.params)
+        assert rt.spec.fingerprint != old_fp
+        report = rt.reindexer().run(docs, "acme")
+        assert report.added == 1
+
+
+def test_missing_docs_dir_is_a_clear_error(runtime: IngestRuntime, tmp_path: Path) -> None:
+    with pytest.raises(DocsDirError):
+        runtime.reindexer().run(tmp_path / "nowhere", "acme")
+
+
+def test_invalid_tenant_is_refused(runtime: IngestRuntime, docs: Path) -> None:
+    write(docs, "a.md", "A.")
+    with pytest.raises(InvalidTenantError):
+        runtime.reindexer().run(docs, "../Acme")
