@@ -8,9 +8,9 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-from ingest.embedding import DenseEmbedder  # noqa: E402
-from ingest.runtime import IngestRuntime  # noqa: E402
-from ragserve.settings import Settings  # noqa: E402
+from ingest.embedding import DenseEmbedder
+from ingest.runtime import IngestRuntime
+from ragserve.settings import Settings
 
 
 @pytest.fixture(scope="session")

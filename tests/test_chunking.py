@@ -13,7 +13,10 @@ def _chunker(embedder: DenseEmbedder, max_tokens: int = 120, overlap: int = 16) 
 
 
 def test_markdown_chunks_follow_headings_and_carry_the_heading_path(embedder: DenseEmbedder) -> None:
-    md = "# Guide\n\nIntro.\n\n## Install\n\nRun the installer.\n\n### Linux\n\nUse the tarball.\n\n## Use\n\nClick go."
+    md = (
+        "# Guide\n\nIntro.\n\n## Install\n\nRun the installer.\n\n"
+        "### Linux\n\nUse the tarball.\n\n## Use\n\nClick go."
+    )
     chunks = _chunker(embedder).chunk("guide.md", md, "markdown")
     assert [(c.heading, c.text) for c in chunks] == [
         ("Guide", "Intro."),

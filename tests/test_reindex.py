@@ -107,7 +107,7 @@ def test_changing_chunk_settings_rebuilds_everything(settings: Settings, embedde
         report = rt.reindexer().run(docs, "acme")
         assert (report.added, report.unchanged) == (1, 0)
         assert sources(rt.index, "acme")["a.md"] > first
-        # Vectors of the old settings are never mixed in: the other tenant was dropped with the old collection.
+        # Old vectors are never mixed in: the other tenant went with the old collection.
         assert sources(rt.index, "globex") == {}
 
 
