@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -136,11 +137,11 @@ def _print_report(report: ReindexReport, json_out: bool) -> None:
         f"unchanged {report.unchanged}; embedded {report.chunks_embedded} chunks in {report.seconds:.1f}s"
     )
     for skipped in report.skipped:
-        out.print(f"  skipped {skipped.path}: {skipped.reason}", highlight=False)
+        out.print(escape(f"  skipped {skipped.path}: {skipped.reason}"), highlight=False, soft_wrap=True)
 
 
 def _print_error(exc: RagserveError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
 def _print_hits(query: str, hits: list[Hit]) -> None:
@@ -152,5 +153,5 @@ def _print_hits(query: str, hits: list[Hit]) -> None:
         table.add_column(column, overflow="fold")
     for rank, hit in enumerate(hits, start=1):
         snippet = hit.text if len(hit.text) <= 240 else hit.text[:237] + "..."
-        table.add_row(str(rank), f"{hit.score:.3f}", hit.source, hit.heading, snippet)
+        table.add_row(str(rank), f"{hit.score:.3f}", escape(hit.source), escape(hit.heading), escape(snippet))
     out.print(table)

@@ -1,0 +1,39 @@
+import threading
+import time
+from pathlib import Path
+
+from ingest.reindex import ReindexReport
+from ingest.runtime import IngestRuntime
+from ingest.watch import watch_folder
+from ragserve.errors import RagserveError
+from tests.conftest import write
+from tests.indexed import sources
+
+
+def test_watch_reindexes_when_a_file_changes(runtime: IngestRuntime, docs: Path) -> None:
+    write(docs, "a.md", "Alpha.")
+    reindexer = runtime.reindexer()
+    reindexer.run(docs, "acme")
+    reports: list[ReindexReport] = []
+    errors: list[RagserveError] = []
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=watch_folder,
+        args=(reindexer, docs, "acme", reports.append, errors.append, stop),
+        kwargs={"debounce_ms": 100},
+        daemon=True,
+    )
+    thread.start()
+    try:
+        time.sleep(0.5)  # let the watcher start before the change
+        write(docs, "b.md", "Beta, added while watching.")
+        deadline = time.monotonic() + 20
+        while not reports and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not errors
+    assert reports
+    assert (reports[0].added, reports[0].unchanged) == (1, 1)
+    assert sources(runtime.index, "acme") == {"a.md": 1, "b.md": 1}
