@@ -31,6 +31,9 @@ class IngestRuntime:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.close()
+
+    def close(self) -> None:
         self.index.close()
 
     @cached_property
