@@ -38,7 +38,7 @@ def _runtime(data_dir: Path, embedder: DenseEmbedder) -> IngestRuntime:
 
 def _chunk_texts(rt: IngestRuntime, docs: Path) -> list[str]:
     scan = scan_folder(docs, rt.settings.max_file_bytes)
-    texts = []
+    texts: list[str] = []
     for f in scan.files:
         text = extract_text(f.format, f.path.read_bytes())
         texts.extend(c.embed_text for c in rt.chunker.chunk(f.doc_id, text, f.format))
@@ -46,7 +46,9 @@ def _chunk_texts(rt: IngestRuntime, docs: Path) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best of each is kept")
     parser.add_argument("--queries", type=int, default=200)
@@ -61,7 +63,9 @@ def main() -> None:
     probe = _runtime(work / "probe", embedder)
     texts = _chunk_texts(probe, docs)
     probe.close()
-    print(f"corpus: {args.files} files, {len(texts)} chunks, model {embedder.name}, batch {embedder.batch_size}")
+    print(
+        f"corpus: {args.files} files, {len(texts)} chunks, model {embedder.name}, batch {embedder.batch_size}"
+    )
     embedder.embed_documents(texts[:64])  # warm-up
 
     raw_times, full_times, full_chunks = [], [], 0
@@ -88,7 +92,9 @@ def main() -> None:
         incremental = rt.reindexer().run(docs, TENANT)
         retriever = rt.retriever()
         queries = [f"what is the reference code for document {rng.randrange(args.files)}" for _ in range(20)]
-        queries += [" ".join(rng.sample(texts[rng.randrange(len(texts))].split(), 6)) for _ in range(args.queries)]
+        queries += [
+            " ".join(rng.sample(texts[rng.randrange(len(texts))].split(), 6)) for _ in range(args.queries)
+        ]
         for q in queries[:10]:
             retriever.search(TENANT, q, k=5)  # warm-up
         latencies = []

@@ -97,7 +97,7 @@ class QdrantIndex:
         rebuilt = False
         if self.client.collection_exists(self.collection):
             if self._fingerprint() == spec.fingerprint:
-                self._ensure_tenant_index()
+                self._ensure_payload_indexes()
                 return False
             self.client.delete_collection(self.collection)
             rebuilt = True
@@ -107,7 +107,7 @@ class QdrantIndex:
             sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
             metadata=spec.metadata(),
         )
-        self._ensure_tenant_index()
+        self._ensure_payload_indexes()
         return rebuilt
 
     def require(self, spec: IndexSpec) -> None:
@@ -245,16 +245,18 @@ class QdrantIndex:
         metadata = self.client.get_collection(self.collection).config.metadata or {}
         return metadata.get("ragserve_fingerprint")
 
-    def _ensure_tenant_index(self) -> None:
-        # Created before any data is loaded; the embedded store ignores payload indexes and says so.
+    def _ensure_payload_indexes(self) -> None:
+        # Created before any data is loaded. `tenant` partitions the storage on a server; `source` and
+        # `chunk_index` serve the re-index deletes. The embedded store ignores payload indexes and says so.
+        indexes: dict[str, qm.PayloadSchemaParams] = {
+            "tenant": qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, is_tenant=True),
+            "source": qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD),
+            "chunk_index": qm.IntegerIndexParams(type=qm.IntegerIndexType.INTEGER, lookup=False, range=True),
+        }
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Payload indexes have no effect")
-            self.client.create_payload_index(
-                self.collection,
-                "tenant",
-                qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, is_tenant=True),
-                wait=True,
-            )
+            for field_name, schema in indexes.items():
+                self.client.create_payload_index(self.collection, field_name, schema, wait=True)
 
 
 def _tenant_filter(tenant: str, *extra: qm.Condition) -> qm.Filter:

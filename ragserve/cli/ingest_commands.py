@@ -25,8 +25,9 @@ from ragserve.cli.common import (
     err,
     make_settings,
 )
-from ragserve.cli.query_file import read_queries
+from ragserve.cli.query_file import QueryLine, read_queries
 from ragserve.errors import RagserveError
+from ragserve.settings import Settings
 
 __all__ = ["reindex", "search", "stats"]
 
@@ -72,26 +73,37 @@ def search(
 ) -> None:
     """Hybrid search (dense + BM25, fused with RRF) over one tenant's documents."""
     check_tenant(tenant)
-    if (query is None) == (queries is None):
-        raise typer.BadParameter("give either a QUERY or --queries FILE, not both or neither")
     if mode not in ("hybrid", "dense", "bm25"):
         raise typer.BadParameter(f"--mode must be hybrid, dense or bm25, not {mode!r}")
     search_mode: SearchMode = mode  # type: ignore[assignment]
-    batch = read_queries(queries) if queries is not None else []
-    with IngestRuntime.open(make_settings(data_dir, qdrant_url)) as runtime:
-        retriever = runtime.retriever()
-        if queries is not None:
-            for item in batch:
-                hits = retriever.search(tenant, item.query, k, search_mode)
-                line = {"id": item.id, "query": item.query, "hits": [h.to_json() for h in hits]}
-                print(json.dumps(line, ensure_ascii=False), flush=True)
-            return
-        assert query is not None
-        hits = retriever.search(tenant, query, k, search_mode)
-    if json_out:
-        print(json.dumps({"query": query, "hits": [h.to_json() for h in hits]}, ensure_ascii=False, indent=2))
+    settings = make_settings(data_dir, qdrant_url)
+    if queries is not None:
+        if query is not None:
+            raise typer.BadParameter("give either a QUERY or --queries FILE, not both")
+        _search_file(settings, tenant, read_queries(queries), k, search_mode)
+    elif query is not None:
+        with IngestRuntime.open(settings) as runtime:
+            hits = runtime.retriever().search(tenant, query, k, search_mode)
+        if json_out:
+            print(
+                json.dumps(
+                    {"query": query, "hits": [h.to_json() for h in hits]}, ensure_ascii=False, indent=2
+                )
+            )
+        else:
+            _print_hits(query, hits)
     else:
-        _print_hits(query, hits)
+        raise typer.BadParameter("give a QUERY or --queries FILE")
+
+
+def _search_file(settings: Settings, tenant: str, batch: list[QueryLine], k: int, mode: SearchMode) -> None:
+    """One JSON line per query, printed as soon as it is answered."""
+    with IngestRuntime.open(settings) as runtime:
+        retriever = runtime.retriever()
+        for item in batch:
+            hits = retriever.search(tenant, item.query, k, mode)
+            line = {"id": item.id, "query": item.query, "hits": [h.to_json() for h in hits]}
+            print(json.dumps(line, ensure_ascii=False), flush=True)
 
 
 @cli_errors
