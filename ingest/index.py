@@ -1,13 +1,15 @@
 """The Qdrant collection: its schema, deterministic point ids, and tenant-filtered reads and writes."""
 
+import functools
 import hashlib
 import json
+import threading
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
@@ -27,6 +29,22 @@ _POINT_NAMESPACE = uuid.UUID("6f1c9a52-3d0e-5b8e-9a51-2f4e8c7d1b30")
 _STATE_FIELDS = ["source", "chunk_index", "n_chunks", "doc_hash"]
 
 SearchMode = Literal["hybrid", "dense", "bm25"]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _locked(
+    method: Callable[Concatenate["QdrantIndex", _P], _R],
+) -> Callable[Concatenate["QdrantIndex", _P], _R]:
+    """The embedded client is not thread-safe, and the service searches while the writer thread writes."""
+
+    def wrapper(self: "QdrantIndex", /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    functools.update_wrapper(wrapper, method)
+    return wrapper
 
 
 def point_id(tenant: str, source: str, chunk_index: int) -> str:
@@ -67,6 +85,7 @@ class QdrantIndex:
     def __init__(self, client: QdrantClient, collection: str) -> None:
         self.client = client
         self.collection = collection
+        self._lock = threading.RLock()
 
     @classmethod
     def connect(cls, settings: Settings) -> "QdrantIndex":
@@ -89,9 +108,16 @@ class QdrantIndex:
             ) from exc
         return cls(client, settings.collection)
 
+    @_locked
     def close(self) -> None:
         self.client.close()
 
+    @_locked
+    def ping(self) -> None:
+        """A cheap real call, for readiness checks."""
+        self.client.get_collections()
+
+    @_locked
     def ensure_collection(self, spec: IndexSpec) -> bool:
         """Creates the collection for spec, or rebuilds it empty if it was made with another spec."""
         rebuilt = False
@@ -110,6 +136,7 @@ class QdrantIndex:
         self._ensure_payload_indexes()
         return rebuilt
 
+    @_locked
     def require(self, spec: IndexSpec) -> None:
         """Refuses to read an index whose vectors came from another model or other settings."""
         if not self.client.collection_exists(self.collection):
@@ -124,6 +151,7 @@ class QdrantIndex:
                 "Run `ragserve reindex` to rebuild it"
             )
 
+    @_locked
     def document_states(self, tenant: str) -> dict[str, DocState]:
         """Reads back what the index holds for a tenant: the re-index plan is derived from this alone."""
         seen: dict[str, tuple[set[str], set[int], set[int]]] = {}
@@ -139,6 +167,7 @@ class QdrantIndex:
             states[source] = DocState(next(iter(hashes)) if one_version else None, complete, max(indexes))
         return states
 
+    @_locked
     def upsert(
         self,
         tenant: str,
@@ -171,6 +200,7 @@ class QdrantIndex:
             )
         self.client.upsert(self.collection, points, wait=True)
 
+    @_locked
     def delete_tail(self, tenant: str, source: str, keep: int) -> None:
         """Removes a document's chunks from index `keep` on: what is left of a longer old version."""
         extra = [
@@ -179,18 +209,22 @@ class QdrantIndex:
         ]
         self._delete(_tenant_filter(tenant, *extra))
 
+    @_locked
     def delete_documents(self, tenant: str, sources: Sequence[str]) -> None:
         if sources:
             self._delete(
                 _tenant_filter(tenant, qm.FieldCondition(key="source", match=qm.MatchAny(any=list(sources))))
             )
 
+    @_locked
     def count_chunks(self, tenant: str) -> int:
         return self.client.count(self.collection, count_filter=_tenant_filter(tenant), exact=True).count
 
+    @_locked
     def count_documents(self, tenant: str) -> int:
         return len({payload["source"] for payload in self._scroll(tenant, ["source"])})
 
+    @_locked
     def query(
         self,
         tenant: str,

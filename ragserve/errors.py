@@ -1,17 +1,22 @@
 """Domain errors. The CLI and the HTTP service translate these at their edges; nothing else does."""
 
 __all__ = [
+    "AuthError",
     "ConfigError",
     "DocsDirError",
     "IndexMismatchError",
     "IndexNotFoundError",
     "InvalidTenantError",
+    "ModelNotAllowedError",
     "ModelNotFoundError",
+    "PromptTooLongError",
     "QueryFileError",
     "RagserveError",
     "SkipDocument",
     "StoreLockedError",
     "StoreUnavailableError",
+    "TooManyRequestsError",
+    "UpstreamError",
 ]
 
 
@@ -61,3 +66,27 @@ class SkipDocument(RagserveError):  # noqa: N818 - it is a signal, named for wha
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class AuthError(RagserveError):
+    """A request has no API key, or one no tenant owns."""
+
+
+class ModelNotAllowedError(RagserveError):
+    """A request names a model or adapter its tenant may not use."""
+
+
+class PromptTooLongError(RagserveError):
+    """The prompt does not fit in the model's context, even with no retrieved context."""
+
+
+class UpstreamError(RagserveError):
+    """vLLM or Qdrant cannot be reached or failed."""
+
+
+class TooManyRequestsError(RagserveError):
+    """The service is at its concurrency limit."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"too many requests in flight; retry in {retry_after_s}s")
+        self.retry_after_s = retry_after_s

@@ -2,7 +2,8 @@
 
 import typer
 
-from ragserve.cli import ingest_commands
+from ragserve.cli import ingest_commands, serve_commands
+from ragserve.cli.model_commands import model_app
 
 __all__ = ["app"]
 
@@ -16,6 +17,8 @@ app = typer.Typer(
 app.command("reindex")(ingest_commands.reindex)
 app.command("search")(ingest_commands.search)
 app.command("stats")(ingest_commands.stats)
+app.command("up")(serve_commands.up)
+app.add_typer(model_app, name="model")
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,1 @@
+"""Per-tenant LoRA adapters: loading into a running vLLM server, and (to come) training and evaluation."""

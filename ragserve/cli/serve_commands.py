@@ -1,0 +1,83 @@
+"""`ragserve up`: vLLM, the index and the chat API, started together and stopped together."""
+
+import signal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from adapters.vllm_lora import load_adapter, served_adapter_name
+from ingest.runtime import IngestRuntime
+from ragserve.cli.common import DataDirOption, QdrantUrlOption, cli_errors, err, make_settings
+from service.app import base_served_name, create_app
+from service.base_model import ensure_base_model
+from service.config import load_config
+from service.settings import ServiceSettings
+from service.vllm_process import VllmProcess, VllmSpec
+
+__all__ = ["up"]
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@cli_errors
+def up(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The ragserve.toml to serve")] = Path(
+        "ragserve.toml"
+    ),
+    port: Annotated[int | None, typer.Option("--port", help="The API's port [default 8000]")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="The API's address [default 127.0.0.1]")] = None,
+    vllm_url: Annotated[
+        str | None, typer.Option("--vllm-url", help="Use this running vLLM server instead of starting one")
+    ] = None,
+    data_dir: DataDirOption = None,
+    qdrant_url: QdrantUrlOption = None,
+) -> None:
+    """Start vLLM (unless --vllm-url), index every tenant's docs, then serve the OpenAI-compatible API."""
+    import uvicorn
+
+    cfg = load_config(config)
+    settings = make_settings(data_dir, qdrant_url)
+    overrides: dict[str, Any] = {"port": port, "host": host, "vllm_url": vllm_url}
+    service = ServiceSettings(**{k: v for k, v in overrides.items() if v is not None})
+    signal.signal(signal.SIGTERM, _interrupt)  # until uvicorn installs its own: stop vLLM on the way out
+    model_dir = ensure_base_model(cfg.model.base, settings.models_dir)
+    process: VllmProcess | None = None
+    try:
+        url = service.vllm_url
+        if url is None:
+            spec = VllmSpec(
+                model_dir,
+                base_served_name(cfg),
+                service.vllm_port,
+                cfg.model.max_model_len,
+                service.vllm_dtype,
+            )
+            process = VllmProcess(spec, settings.data_dir / "logs" / "vllm.log")
+            err.print(f"starting vLLM on {process.url} (log: {process.log_path})")
+            process.start()
+            process.wait_healthy()
+            url = process.url
+        adapters = {}
+        for name, tenant in cfg.tenants.items():
+            if tenant.adapter:
+                adapter_dir = Path(tenant.adapter)
+                adapters[name] = served_adapter_name(name, adapter_dir)
+                load_adapter(url, adapters[name], adapter_dir)
+        with IngestRuntime.open(settings) as runtime:
+            for name, tenant in cfg.tenants.items():
+                report = runtime.reindexer().run(tenant.docs, name)
+                counts = f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged"
+                err.print(f"indexed {name}: {counts}")
+        app = create_app(cfg, service, settings, model_dir, url, adapters)
+        err.print(f"serving on http://{service.host}:{service.port}/v1 (Ctrl-C to stop)")
+        uvicorn.run(
+            app, host=service.host, port=service.port, timeout_graceful_shutdown=30, log_level="warning"
+        )
+    except KeyboardInterrupt:
+        err.print("stopping")
+    finally:
+        if process is not None:
+            process.stop()

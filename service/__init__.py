@@ -1,0 +1,1 @@
+"""The chat service: an OpenAI-compatible FastAPI app that answers from a tenant's documents through vLLM."""

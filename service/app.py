@@ -1,0 +1,111 @@
+"""The app factory: clients are built in the lifespan, never at import time, so tests can swap them."""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+
+from ingest.runtime import IngestRuntime
+from ragserve.settings import Settings
+from service.auth import KeyRing
+from service.config import BUNDLED_BASE, ServeConfig
+from service.http_errors import install_error_handlers
+from service.limits import BodySizeLimit, ConcurrencyLimiter
+from service.metrics import Metrics
+from service.prompt import Message, PromptBuilder
+from service.routes import admin, chat, health, models, retrieve
+from service.settings import ServiceSettings
+from service.state import ServiceState
+from service.vllm_client import VllmClient
+
+__all__ = ["base_served_name", "create_app"]
+
+
+def base_served_name(config: ServeConfig) -> str:
+    return BUNDLED_BASE if config.model.base == BUNDLED_BASE else Path(config.model.base).name
+
+
+def create_app(
+    config: ServeConfig,
+    settings: ServiceSettings,
+    ingest_settings: Settings,
+    model_dir: Path,
+    vllm_url: str,
+    adapters: dict[str, str] | None = None,
+) -> FastAPI:
+    """adapters maps a tenant to the served name of its LoRA adapter, already loaded into vLLM."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await asyncio.to_thread(
+            _build_state, config, settings, ingest_settings, model_dir, vllm_url, adapters or {}
+        )
+        app.state.ragserve = state
+        try:
+            yield
+        finally:
+            await state.vllm.aclose()
+            state.ingest.close()
+
+    app = FastAPI(title="ragserve", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+    for module in (chat, retrieve, models, health, admin):
+        app.include_router(module.router)
+
+    @app.middleware("http")
+    async def count_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        state: ServiceState | None = getattr(request.app.state, "ragserve", None)
+        if state is not None:
+            route = request.url.path
+            tenant = getattr(request.state, "tenant", "-")
+            state.metrics.requests.labels(route, tenant, str(response.status_code)).inc()
+            if response.status_code >= 400:
+                state.metrics.errors.labels(route, tenant, str(response.status_code)).inc()
+        return response
+
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def _build_state(
+    config: ServeConfig,
+    settings: ServiceSettings,
+    ingest_settings: Settings,
+    model_dir: Path,
+    vllm_url: str,
+    adapters: dict[str, str],
+) -> ServiceState:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+
+    def count(messages: list[Message]) -> int:
+        ids: Any = tokenizer.apply_chat_template(
+            [{"role": m.role, "content": m.content} for m in messages],
+            tokenize=True,
+            add_generation_prompt=True,
+        )
+        # transformers 5 returns a BatchEncoding here; older versions a plain list of ids.
+        return len(ids["input_ids"]) if hasattr(ids, "keys") else len(ids)
+
+    ingest = IngestRuntime.open(ingest_settings)
+    ingest.embedder  # noqa: B018 - load the model now, not on the first request
+    return ServiceState(
+        config=config,
+        settings=settings,
+        keys=KeyRing(config),
+        ingest=ingest,
+        retriever=ingest.retriever(),
+        prompts=PromptBuilder(count, config.model.max_model_len),
+        vllm=VllmClient(vllm_url, settings.vllm_timeout_s),
+        base_name=base_served_name(config),
+        adapters=adapters,
+        metrics=Metrics(),
+        limiter=ConcurrencyLimiter(settings.max_concurrency),
+    )

@@ -1,0 +1,41 @@
+"""The admin API, behind its own key: re-index a tenant while the service keeps serving."""
+
+import asyncio
+import hashlib
+import hmac
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header
+from pydantic import BaseModel, ConfigDict
+
+from ragserve.errors import AuthError, InvalidTenantError
+from service.deps import StateDep
+
+__all__ = ["router"]
+
+
+def require_admin(state: StateDep, authorization: Annotated[str | None, Header()] = None) -> None:
+    key = state.settings.admin_key
+    if key is None:
+        raise AuthError("the admin API is off: set RAGSERVE_ADMIN_KEY to enable it")
+    given = (authorization or "")[7:].strip() if (authorization or "").lower().startswith("bearer ") else ""
+    expected = hashlib.sha256(key.get_secret_value().encode()).digest()
+    if not hmac.compare_digest(hashlib.sha256(given.encode()).digest(), expected):
+        raise AuthError("missing or wrong admin key")
+
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+
+class ReindexRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tenant: str
+
+
+@router.post("/reindex")
+async def reindex(body: ReindexRequest, state: StateDep) -> dict[str, Any]:
+    tenant = state.config.tenants.get(body.tenant)
+    if tenant is None:
+        raise InvalidTenantError(f"unknown tenant {body.tenant!r}")
+    report = await asyncio.to_thread(state.ingest.reindexer().run, tenant.docs, body.tenant)
+    return report.to_json()

@@ -1,0 +1,174 @@
+"""POST /v1/chat/completions: retrieve the tenant's facts, build the prompt, generate with vLLM, cite."""
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from ingest.search import Hit
+from ragserve.errors import RagserveError, UpstreamError
+from service.deps import StateDep, TenantDep
+from service.http_errors import error_body, status_for
+from service.prompt import Message, Prompt, cited_blocks, retrieval_query
+from service.schemas import ChatRequest, Citation
+from service.state import ServiceState
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["chat"])
+ROUTE = "/v1/chat/completions"
+_VLLM_SAMPLING = ("top_k", "min_p", "min_tokens", "ignore_eos", "repetition_penalty", "presence_penalty",
+                  "frequency_penalty")  # fmt: skip
+
+
+@router.post("/chat/completions")
+async def chat_completions(
+    body: ChatRequest, request: Request, state: StateDep, tenant: TenantDep
+) -> Response:
+    started = time.perf_counter()
+    served = state.served_model(tenant, body.model)
+    stack = AsyncExitStack()
+    await stack.enter_async_context(state.limiter.slot())
+    try:
+        prompt = await _prepare(state, tenant, body)
+        payload = _payload(body, served, prompt, state)
+        if body.stream:
+            events = _stream(state, tenant, payload, prompt, stack, started)
+            stack = AsyncExitStack()  # the stream now owns the slot and releases it when it ends
+            return StreamingResponse(events, media_type="text/event-stream")
+        completion = await _complete_unless_disconnected(state, payload, request)
+        state.metrics.stage_seconds.labels("ttft").observe(time.perf_counter() - started)
+        answer = str(completion["choices"][0]["message"].get("content") or "")
+        completion["citations"] = _citations(prompt.blocks, answer)
+        _count_tokens(state, tenant, completion.get("usage"))
+        state.metrics.stage_seconds.labels("total").observe(time.perf_counter() - started)
+        return JSONResponse(completion)
+    finally:
+        await stack.aclose()
+
+
+async def _prepare(state: ServiceState, tenant: str, body: ChatRequest) -> Prompt:
+    turns = [Message("system" if m.role == "developer" else m.role, m.text()) for m in body.messages]
+    tenant_config = state.config.tenants[tenant]
+    k = tenant_config.k if body.k is None else body.k
+    hits: list[Hit] = []
+    if body.rag and k > 0:
+        t0 = time.perf_counter()
+        hits = await _retrieve(state, tenant, retrieval_query(turns), k)
+        state.metrics.stage_seconds.labels("retrieve").observe(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    max_tokens = _max_tokens(body, state)
+    prompt = await asyncio.to_thread(
+        state.prompts.build, tenant_config.system_prompt, hits, turns, max_tokens
+    )
+    state.metrics.stage_seconds.labels("prompt").observe(time.perf_counter() - t0)
+    return prompt
+
+
+async def _retrieve(state: ServiceState, tenant: str, query: str, k: int) -> list[Hit]:
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(state.retriever.search, tenant, query, k),
+            state.settings.readiness_timeout_s * 5,
+        )
+    except RagserveError:
+        raise
+    except Exception as exc:  # the Qdrant client raises many kinds; to the caller they all mean "unavailable"
+        raise UpstreamError(f"retrieval failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _max_tokens(body: ChatRequest, state: ServiceState) -> int:
+    return body.max_completion_tokens or body.max_tokens or state.config.model.max_tokens
+
+
+def _payload(body: ChatRequest, served: str, prompt: Prompt, state: ServiceState) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "model": served,
+        "messages": [{"role": m.role, "content": m.content} for m in prompt.messages],
+        "max_tokens": _max_tokens(body, state),
+    }
+    for name in ("temperature", "top_p", "stop", "seed"):
+        value = getattr(body, name)
+        if value is not None:
+            payload[name] = value
+    # vLLM's own sampling extensions pass through; other unknown fields (user, n, ...) do not.
+    extra = body.model_extra or {}
+    payload.update({name: extra[name] for name in _VLLM_SAMPLING if name in extra})
+    return payload
+
+
+async def _complete_unless_disconnected(
+    state: ServiceState, payload: dict[str, Any], request: Request
+) -> dict[str, Any]:
+    """A client that hangs up cancels its vLLM request instead of leaving it to run."""
+    task = asyncio.create_task(state.vllm.chat(payload))
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=0.25)
+        if done:
+            return task.result()
+        if await request.is_disconnected():
+            task.cancel()
+            raise UpstreamError("the client disconnected")
+
+
+async def _stream(
+    state: ServiceState,
+    tenant: str,
+    payload: dict[str, Any],
+    prompt: Prompt,
+    stack: AsyncExitStack,
+    started: float,
+) -> AsyncIterator[str]:
+    answer: list[str] = []
+    usage: dict[str, Any] | None = None
+    last: dict[str, Any] = {}
+    try:
+        async for chunk in state.vllm.stream_chat(payload):
+            if not answer and not last:
+                state.metrics.stage_seconds.labels("ttft").observe(time.perf_counter() - started)
+            usage = chunk.get("usage") or usage
+            if not chunk.get("choices"):
+                continue
+            last = chunk
+            answer.extend(str(c.get("delta", {}).get("content") or "") for c in chunk["choices"])
+            yield f"data: {json.dumps(chunk)}\n\n"
+        final = {
+            "id": last.get("id", ""),
+            "object": "chat.completion.chunk",
+            "created": last.get("created", int(time.time())),
+            "model": last.get("model", payload["model"]),
+            "choices": [],
+            "usage": usage,
+            "citations": _citations(prompt.blocks, "".join(answer)),
+        }
+        _count_tokens(state, tenant, usage)
+        yield f"data: {json.dumps(final)}\n\n"
+        yield "data: [DONE]\n\n"
+    except RagserveError as exc:
+        _, type_ = status_for(exc)
+        state.metrics.errors.labels(ROUTE, tenant, type_).inc()
+        yield f"data: {json.dumps(error_body(str(exc), type_))}\n\n"
+    finally:
+        state.metrics.stage_seconds.labels("total").observe(time.perf_counter() - started)
+        await stack.aclose()
+
+
+def _citations(blocks: list[Hit], answer: str) -> list[dict[str, Any]]:
+    cited = cited_blocks(answer, len(blocks))
+    return [
+        Citation(
+            index=i, source=h.source, heading=h.heading, chunk_id=h.chunk_id, score=h.score, cited=i in cited
+        ).model_dump()
+        for i, h in enumerate(blocks, start=1)
+    ]
+
+
+def _count_tokens(state: ServiceState, tenant: str, usage: dict[str, Any] | None) -> None:
+    if usage:
+        state.metrics.tokens.labels(tenant, "prompt").inc(int(usage.get("prompt_tokens") or 0))
+        state.metrics.tokens.labels(tenant, "completion").inc(int(usage.get("completion_tokens") or 0))

@@ -1,0 +1,43 @@
+"""Liveness, readiness (a real check of vLLM and Qdrant, with a timeout) and Prometheus metrics."""
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.deps import StateDep
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(state: StateDep) -> JSONResponse:
+    timeout = state.settings.readiness_timeout_s
+    vllm_ok = await state.vllm.healthy(timeout)
+    try:
+        await asyncio.wait_for(asyncio.to_thread(state.ingest.index.ping), timeout)
+        qdrant_ok = True
+    except Exception:  # any failure or time-out of the store means not ready
+        qdrant_ok = False
+    checks: dict[str, Any] = {
+        "vllm": "ok" if vllm_ok else "unavailable",
+        "qdrant": "ok" if qdrant_ok else "unavailable",
+    }
+    ready = vllm_ok and qdrant_ok
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
+    )
+
+
+@router.get("/metrics")
+async def metrics(state: StateDep) -> Response:
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,19 @@
+"""POST /v1/retrieve: the tenant's hits for a query, for debugging and evaluation."""
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from service.deps import StateDep, TenantDep
+from service.routes.chat import _retrieve
+from service.schemas import RetrieveRequest
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["retrieval"])
+
+
+@router.post("/retrieve")
+async def retrieve(body: RetrieveRequest, state: StateDep, tenant: TenantDep) -> dict[str, Any]:
+    hits = await _retrieve(state, tenant, body.query, body.k)
+    return {"query": body.query, "hits": [h.to_json() for h in hits]}

@@ -1,0 +1,21 @@
+"""Service settings, from RAGSERVE_* environment variables; secrets never live in the config file."""
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ServiceSettings"]
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAGSERVE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    vllm_url: str | None = None
+    vllm_port: int = Field(default=8100, ge=1, le=65535)
+    vllm_timeout_s: float = Field(default=120.0, gt=0)
+    vllm_dtype: str = "float32"
+    admin_key: SecretStr | None = None
+    max_concurrency: int = Field(default=32, ge=1)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    readiness_timeout_s: float = Field(default=3.0, gt=0)

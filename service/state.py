@@ -1,0 +1,50 @@
+"""Everything a request needs, built once in the app's lifespan and reached through FastAPI dependencies."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ingest.runtime import IngestRuntime
+from ingest.search import Retriever
+from ragserve.errors import ModelNotAllowedError
+from service.auth import KeyRing
+from service.config import ServeConfig
+from service.limits import ConcurrencyLimiter
+from service.metrics import Metrics
+from service.prompt import PromptBuilder
+from service.settings import ServiceSettings
+from service.vllm_client import VllmClient
+
+__all__ = ["ServiceState"]
+
+
+@dataclass
+class ServiceState:
+    config: ServeConfig
+    settings: ServiceSettings
+    keys: KeyRing
+    ingest: IngestRuntime
+    retriever: Retriever
+    prompts: PromptBuilder
+    vllm: VllmClient
+    base_name: str
+    adapters: dict[str, str]  # tenant -> served adapter name
+    metrics: Metrics
+    limiter: ConcurrencyLimiter
+    on_close: Callable[[], None] | None = None
+
+    def models_for(self, tenant: str) -> dict[str, str]:
+        """What a tenant may ask for: 'default', the base model, and its own adapter if it has one."""
+        adapter = self.adapters.get(tenant)
+        names = {"default": adapter or self.base_name, self.base_name: self.base_name}
+        if adapter:
+            names[adapter] = adapter
+        return names
+
+    def served_model(self, tenant: str, requested: str) -> str:
+        allowed = self.models_for(tenant)
+        if requested not in allowed:
+            raise ModelNotAllowedError(
+                f"model {requested!r} does not exist or is not available to this key; "
+                f"use one of: {', '.join(sorted(allowed))}"
+            )
+        return allowed[requested]

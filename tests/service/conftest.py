@@ -1,0 +1,91 @@
+"""One real vLLM CPU server per test session, with the bundled model and a LoRA adapter made here."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from adapters.vllm_lora import load_adapter
+from ingest.embedding import DenseEmbedder
+from ragserve.settings import Settings
+from service.app import create_app
+from service.base_model import ensure_base_model
+from service.config import BUNDLED_BASE, ModelConfig, ServeConfig, TenantConfig
+from service.settings import ServiceSettings
+from service.vllm_process import VllmProcess
+from tests.conftest import write
+from tests.service.harness import make_lora, running_app, running_vllm
+
+ADAPTER = "acme.style"
+KEYS = {"acme": "acme-key", "globex": "globex-key"}
+
+
+@pytest.fixture(scope="session")
+def base_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ensure_base_model(BUNDLED_BASE, tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def vllm(base_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmProcess]:
+    work = tmp_path_factory.mktemp("vllm")
+    lora = make_lora(base_model_dir, work / "lora")
+    with running_vllm(base_model_dir, BUNDLED_BASE, work / "vllm.log") as process:
+        load_adapter(process.url, ADAPTER, lora)
+        yield process
+
+
+@dataclass
+class Service:
+    url: str
+    docs: dict[str, Path]
+    data_dir: Path
+
+
+def tenant_docs(root: Path) -> dict[str, Path]:
+    acme, globex = root / "acme", root / "globex"
+    write(acme, "battery.md", "# Battery\n\nThe Roadrunner R2 battery runs for 14 hours on one charge.")
+    write(acme, "warranty.md", "# Warranty\n\nAcme robots carry a 3-year warranty.")
+    write(globex, "refunds.md", "# Refunds\n\nGlobex refunds a damaged bag within 14 days of delivery.")
+    write(globex, "warranty.md", "# Warranty\n\nGlobex grinders carry a 1-year warranty.")
+    return {"acme": acme, "globex": globex}
+
+
+def serve(
+    root: Path,
+    embedder: DenseEmbedder,
+    base_model_dir: Path,
+    vllm_url: str,
+    **service_settings: object,
+) -> Iterator[Service]:
+    docs = tenant_docs(root / "docs")
+    config = ServeConfig(
+        model=ModelConfig(max_model_len=2048, max_tokens=40),
+        tenants={
+            name: TenantConfig(api_key=KEYS[name], docs=path, system_prompt=f"You are the {name} assistant.")
+            for name, path in docs.items()
+        },
+    )
+    ingest_settings = Settings(data_dir=root / "data")
+    settings = ServiceSettings(admin_key="admin-key", **service_settings)  # type: ignore[arg-type]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(DenseEmbedder, "load", classmethod(lambda cls, *a, **k: embedder))
+        app = create_app(config, settings, ingest_settings, base_model_dir, vllm_url, {"acme": ADAPTER})
+        with running_app(app) as url:
+            import httpx
+
+            for tenant in docs:
+                httpx.post(
+                    f"{url}/admin/reindex",
+                    json={"tenant": tenant},
+                    headers={"Authorization": "Bearer admin-key"},
+                    timeout=60,
+                ).raise_for_status()
+            yield Service(url, docs, root / "data")
+
+
+@pytest.fixture(scope="module")
+def service(
+    tmp_path_factory: pytest.TempPathFactory, embedder: DenseEmbedder, base_model_dir: Path, vllm: VllmProcess
+) -> Iterator[Service]:
+    yield from serve(tmp_path_factory.mktemp("service"), embedder, base_model_dir, vllm.url)

@@ -1,0 +1,78 @@
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from ragserve.errors import AuthError, ConfigError
+from service.auth import KeyRing
+from service.config import load_config
+
+
+def _write(tmp_path: Path, body: str) -> Path:
+    (tmp_path / "docs").mkdir(exist_ok=True)
+    path = tmp_path / "ragserve.toml"
+    path.write_text(body)
+    return path
+
+
+GOOD = f"""
+[model]
+base = "smollm2-135m"
+[tenants.acme]
+api_key = "k1"
+docs = "docs"
+[tenants.globex]
+api_key_sha256 = "{hashlib.sha256(b"k2").hexdigest()}"
+docs = "docs"
+"""
+
+
+def test_a_good_config_resolves_docs_relative_to_the_file(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, GOOD))
+    assert config.tenants["acme"].docs == (tmp_path / "docs").resolve()
+    assert config.model.base == "smollm2-135m"
+
+
+def test_keys_select_tenants_plain_or_hashed(tmp_path: Path) -> None:
+    keys = KeyRing(load_config(_write(tmp_path, GOOD)))
+    assert keys.tenant_for("Bearer k1") == "acme"
+    assert keys.tenant_for("Bearer k2") == "globex"
+    for bad in (None, "", "Basic k1", "Bearer nope"):
+        with pytest.raises(AuthError):
+            keys.tenant_for(bad)
+
+
+def test_a_key_may_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = '[tenants.acme]\napi_key_env = "ACME_KEY"\ndocs = "docs"\n'
+    with pytest.raises(ConfigError, match="ACME_KEY is not set"):
+        load_config(_write(tmp_path, body))
+    monkeypatch.setenv("ACME_KEY", "secret")
+    assert KeyRing(load_config(_write(tmp_path, body))).tenant_for("Bearer secret") == "acme"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            '[tenants.acme]\napi_key = "k"\ndocs = "docs"\ncolour = "red"\n',
+            "tenants.acme.colour: Extra inputs",
+        ),
+        ('[tenants.acme]\napi_key = "k"\napi_key = "j"\ndocs = "docs"\n', "invalid TOML"),
+        ('[tenants.acme]\napi_key = "k"\ndocs = "missing"\n', "is not a folder"),
+        ('[tenants.acme]\ndocs = "docs"\n', "exactly one of api_key"),
+        ('[tenants."Bad Name"]\napi_key = "k"\ndocs = "docs"\n', "invalid tenant"),
+        (
+            '[tenants.a]\napi_key = "k"\ndocs = "docs"\n[tenants.b]\napi_key = "k"\ndocs = "docs"\n',
+            "share one",
+        ),
+        ("[model]\nbase = 'x'\n", "tenants: Field required"),
+    ],
+)
+def test_bad_configs_fail_at_start_with_the_reason(tmp_path: Path, body: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(_write(tmp_path, body))
+
+
+def test_a_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.toml")

@@ -1,0 +1,103 @@
+"""Back-pressure, cancellation and upstream failure, each against real servers."""
+
+import os
+import re
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ingest.embedding import DenseEmbedder
+from service.config import BUNDLED_BASE
+from service.vllm_process import VllmProcess
+from tests.service.conftest import KEYS, Service, serve
+from tests.service.harness import free_port, running_vllm
+
+# ignore_eos makes vLLM generate all 600 tokens: tens of seconds on this CPU.
+LONG = {
+    "messages": [{"role": "user", "content": "Write a very long story about robots."}],
+    "max_tokens": 600,
+    "ignore_eos": True,
+}
+AUTH = {"Authorization": f"Bearer {KEYS['acme']}"}
+
+
+def _long_stream(url: str, tenant: str = "acme") -> AbstractContextManager[httpx.Response]:
+    body = {**LONG, "stream": True}
+    headers = {"Authorization": f"Bearer {KEYS[tenant]}"}
+    return httpx.stream("POST", f"{url}/v1/chat/completions", json=body, headers=headers, timeout=120)
+
+
+def _running_requests(vllm_url: str) -> float:
+    text = httpx.get(f"{vllm_url}/metrics", timeout=5).text
+    values = re.findall(r"^vllm:num_requests_running\{[^}]*\} ([0-9.e+-]+)$", text, re.MULTILINE)
+    return sum(float(v) for v in values)
+
+
+@pytest.fixture
+def limited(
+    tmp_path: Path, embedder: DenseEmbedder, base_model_dir: Path, vllm: VllmProcess
+) -> Iterator[Service]:
+    yield from serve(tmp_path, embedder, base_model_dir, vllm.url, max_concurrency=1)
+
+
+def test_over_the_concurrency_limit_is_429_with_retry_after(limited: Service) -> None:
+    with _long_stream(limited.url) as first:
+        lines = first.iter_lines()  # held: a dropped iterator closes the connection, which frees the slot
+        next(lines)
+        second = httpx.post(f"{limited.url}/v1/chat/completions", json=LONG, headers=AUTH, timeout=60)
+    assert second.status_code == 429
+    assert second.headers["Retry-After"] == "1"
+    assert second.json()["error"]["type"] == "rate_limit_error"
+
+
+def test_a_client_that_disconnects_cancels_its_vllm_request(service: Service, vllm: VllmProcess) -> None:
+    with _long_stream(service.url) as response:
+        lines = response.iter_lines()
+        while not next(lines).startswith("data:"):
+            pass
+        assert _running_requests(vllm.url) >= 1
+    # 600 tokens would take vLLM tens of seconds on this CPU; a cancelled request is gone at once.
+    deadline = time.monotonic() + 10
+    while _running_requests(vllm.url) > 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _running_requests(vllm.url) == 0
+
+
+def test_vllm_unreachable_is_503_and_not_ready(
+    tmp_path: Path, embedder: DenseEmbedder, base_model_dir: Path
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    for service in serve(tmp_path, embedder, base_model_dir, dead):
+        response = httpx.post(f"{service.url}/v1/chat/completions", json=LONG, headers=AUTH, timeout=30)
+        assert response.status_code == 503
+        assert response.json()["error"]["type"] == "service_unavailable"
+        ready = httpx.get(f"{service.url}/readyz", timeout=30)
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["vllm"] == "unavailable"
+
+
+def test_vllm_dying_mid_stream_gives_an_error_event_then_readyz_503(
+    tmp_path: Path, embedder: DenseEmbedder, base_model_dir: Path
+) -> None:
+    # Its own vLLM, so killing it leaves the session's server alone; globex uses the base model, which it has.
+    with running_vllm(base_model_dir, BUNDLED_BASE, tmp_path / "vllm.log") as doomed:
+        for service in serve(tmp_path, embedder, base_model_dir, doomed.url):
+            events: list[str] = []
+            with _long_stream(service.url, "globex") as response:
+                for line in response.iter_lines():
+                    if line.startswith("data:"):
+                        events.append(line[5:].strip())
+                        if len(events) == 2:
+                            assert doomed.pid is not None
+                            threading.Thread(target=os.killpg, args=(doomed.pid, signal.SIGKILL)).start()
+            assert events[-1] != "[DONE]"
+            assert '"error"' in events[-1]
+            assert '"type": "service_unavailable"' in events[-1]
+            ready = httpx.get(f"{service.url}/readyz", timeout=30)
+            assert ready.status_code == 503

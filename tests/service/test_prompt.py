@@ -1,0 +1,54 @@
+import pytest
+
+from ingest.search import Hit
+from ragserve.errors import PromptTooLongError
+from service.prompt import Message, PromptBuilder, cited_blocks, retrieval_query
+
+
+def _count(messages: list[Message]) -> int:
+    return sum(len(m.content.split()) + 4 for m in messages)
+
+
+def _hit(i: int, words: int = 20) -> Hit:
+    return Hit(f"doc{i}.md", f"Heading {i}", f"id{i}", 1.0 / i, " ".join(["fact"] * words))
+
+
+def test_blocks_are_numbered_after_the_system_prompt_then_the_conversation_follows() -> None:
+    prompt = PromptBuilder(_count, 1000).build("Be brief.", [_hit(1), _hit(2)], [Message("user", "Q?")], 100)
+    system, user = prompt.messages
+    assert system.role == "system"
+    assert system.content.startswith("Be brief.")
+    assert "[1] doc1.md > Heading 1\n" in system.content
+    assert "[2] doc2.md > Heading 2\n" in system.content
+    assert user == Message("user", "Q?")
+
+
+def test_lowest_ranked_blocks_are_dropped_first_to_fit() -> None:
+    prompt = PromptBuilder(_count, 150).build("S", [_hit(1), _hit(2), _hit(3)], [Message("user", "Q")], 50)
+    assert [b.source for b in prompt.blocks] == ["doc1.md", "doc2.md"]
+    assert prompt.tokens <= 100
+
+
+def test_then_the_oldest_turns_go_but_never_the_last() -> None:
+    turns = [Message("user", "old " * 40), Message("assistant", "reply " * 40), Message("user", "now?")]
+    prompt = PromptBuilder(_count, 120).build("S", [_hit(1, 200)], turns, 50)
+    assert prompt.blocks == []
+    assert prompt.messages[-1] == Message("user", "now?")
+
+
+def test_a_prompt_that_cannot_fit_is_refused_before_vllm() -> None:
+    with pytest.raises(PromptTooLongError, match="at most 50 fit"):
+        PromptBuilder(_count, 100).build("S", [], [Message("user", "word " * 500)], 50)
+
+
+def test_retrieval_query_uses_the_last_user_turn_first_then_recent_ones() -> None:
+    turns = [
+        Message("user", "Tell me about the R2 robot."),
+        Message("assistant", "Sure."),
+        Message("user", "Battery?"),
+    ]
+    assert retrieval_query(turns) == "Battery?\nTell me about the R2 robot."
+
+
+def test_cited_blocks_are_the_in_range_bracket_numbers() -> None:
+    assert cited_blocks("It runs 14 hours [2], see [1] and [9].", 3) == {1, 2}

@@ -1,0 +1,88 @@
+"""docker-compose.yml: `docker compose config` where the CLI can, and the wiring checked by parsing."""
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def _has_compose() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode == 0
+
+
+def test_the_file_is_a_valid_compose_file() -> None:
+    """With no compose CLI (as on the CI machines) the parse and the wiring tests below stand in for it."""
+    compose = _compose()
+    assert set(compose) == {"name", "services", "volumes"}
+    if not _has_compose():
+        return
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        env={"RAGSERVE_ADMIN_KEY": "x", "PATH": "/usr/bin:/usr/local/bin"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_services_and_the_ingest_profile() -> None:
+    services = _compose()["services"]
+    assert {"qdrant", "vllm", "api", "ingest", "model-init"} <= set(services)
+    assert services["ingest"]["profiles"] == ["ingest"]
+    assert services["qdrant"]["image"].startswith("qdrant/qdrant:")
+    assert services["vllm"]["image"].startswith("vllm/vllm-openai:")
+    assert services["api"]["build"] == "."
+    assert (ROOT / "Dockerfile").is_file()
+
+
+def test_every_long_running_service_has_a_healthcheck_and_the_api_waits_for_them() -> None:
+    services = _compose()["services"]
+    for name in ("qdrant", "vllm", "api"):
+        assert services[name]["healthcheck"]["test"], name
+    assert services["api"]["depends_on"] == {
+        "qdrant": {"condition": "service_healthy"},
+        "vllm": {"condition": "service_healthy"},
+    }
+
+
+def test_vllm_has_a_gpu_the_lora_flags_and_the_adapters_volume() -> None:
+    vllm = _compose()["services"]["vllm"]
+    [device] = vllm["deploy"]["resources"]["reservations"]["devices"]
+    assert device["capabilities"] == ["gpu"]
+    command = " ".join(vllm["command"])
+    for flag in (
+        "--enable-lora",
+        "--max-loras=",
+        "--max-lora-rank=",
+        "--max-cpu-loras=",
+        "--lora-target-modules",
+    ):
+        assert flag in command
+    assert vllm["environment"]["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
+    assert "adapters:/adapters:ro" in vllm["volumes"]
+    assert "models:/models:ro" in vllm["volumes"]
+
+
+def test_the_api_is_configured_from_the_environment_and_reaches_the_others_by_name() -> None:
+    compose = _compose()
+    env = compose["services"]["api"]["environment"]
+    assert env["RAGSERVE_QDRANT_URL"] == "http://qdrant:6333"
+    assert env["RAGSERVE_VLLM_URL"] == "http://vllm:8000"
+    assert env["RAGSERVE_ADMIN_KEY"].startswith("${RAGSERVE_ADMIN_KEY:?")
+    assert compose["services"]["api"]["ports"] == ["8000:8000"]
+    assert "--port" in compose["services"]["api"]["command"]
+    assert set(compose["volumes"]) == {"qdrant-data", "models", "adapters"}
+    # The ingest job talks to the same Qdrant with the same settings.
+    assert compose["services"]["ingest"]["environment"] == env
