@@ -37,6 +37,14 @@ class ReindexReport:
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ReindexReport":
+        skipped = [Skipped(str(s["path"]), str(s["reason"])) for s in data.get("skipped", [])]
+        counts = {
+            name: int(data[name]) for name in ("added", "updated", "deleted", "unchanged", "chunks_embedded")
+        }
+        return cls(**counts, skipped=skipped, seconds=float(data.get("seconds", 0.0)))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "added": self.added,

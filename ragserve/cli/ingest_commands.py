@@ -26,8 +26,10 @@ from ragserve.cli.common import (
     make_settings,
 )
 from ragserve.cli.query_file import QueryLine, read_queries
-from ragserve.errors import RagserveError
+from ragserve.cli.via_service import reindex_via_service
+from ragserve.errors import RagserveError, StoreLockedError
 from ragserve.settings import Settings
+from service import registration
 
 __all__ = ["reindex", "search", "stats"]
 
@@ -45,7 +47,15 @@ def reindex(
 ) -> None:
     """Index new and changed documents, drop deleted ones; unchanged ones cost a hash check."""
     check_tenant(tenant)
-    with IngestRuntime.open(make_settings(data_dir, qdrant_url)) as runtime:
+    settings = make_settings(data_dir, qdrant_url)
+    try:
+        runtime = IngestRuntime.open(settings)
+    except StoreLockedError:
+        if watch or registration.read(settings.data_dir) is None:
+            raise
+        _print_report(reindex_via_service(settings, docs_dir, tenant), json_out)
+        return
+    with runtime:
         reindexer = runtime.reindexer()
         with _progress_bar() as bar:
             task = bar.add_task(f"indexing {tenant}", total=None)

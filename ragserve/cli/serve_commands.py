@@ -9,6 +9,7 @@ import typer
 from adapters.vllm_lora import load_adapter, served_adapter_name
 from ingest.runtime import IngestRuntime
 from ragserve.cli.common import DataDirOption, QdrantUrlOption, cli_errors, err, make_settings
+from service import registration
 from service.app import base_served_name, create_app
 from service.base_model import ensure_base_model
 from service.config import load_config
@@ -73,11 +74,17 @@ def up(
                 err.print(f"indexed {name}: {counts}")
         app = create_app(cfg, service, settings, model_dir, url, adapters)
         err.print(f"serving on http://{service.host}:{service.port}/v1 (Ctrl-C to stop)")
+        registration.record(settings.data_dir, f"http://{_reachable(service.host)}:{service.port}")
         uvicorn.run(
             app, host=service.host, port=service.port, timeout_graceful_shutdown=30, log_level="warning"
         )
     except KeyboardInterrupt:
         err.print("stopping")
     finally:
+        registration.clear(settings.data_dir)
         if process is not None:
             process.stop()
+
+
+def _reachable(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host

@@ -3,6 +3,7 @@
 import asyncio
 import hashlib
 import hmac
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
@@ -30,6 +31,7 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(requir
 class ReindexRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tenant: str
+    docs: Path | None = None  # a folder on the server; the tenant's configured one by default
 
 
 @router.post("/reindex")
@@ -37,5 +39,5 @@ async def reindex(body: ReindexRequest, state: StateDep) -> dict[str, Any]:
     tenant = state.config.tenants.get(body.tenant)
     if tenant is None:
         raise InvalidTenantError(f"unknown tenant {body.tenant!r}")
-    report = await asyncio.to_thread(state.ingest.reindexer().run, tenant.docs, body.tenant)
+    report = await asyncio.to_thread(state.ingest.reindexer().run, body.docs or tenant.docs, body.tenant)
     return report.to_json()

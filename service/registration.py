@@ -1,0 +1,27 @@
+"""A running service notes its URL in the data dir, so the CLI can reach it while the store is locked."""
+
+import json
+import os
+from pathlib import Path
+
+__all__ = ["clear", "read", "record"]
+
+_FILE = "service.json"
+
+
+def record(data_dir: Path, url: str) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    scratch = data_dir / f"{_FILE}.{os.getpid()}"
+    scratch.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    scratch.replace(data_dir / _FILE)
+
+
+def read(data_dir: Path) -> str | None:
+    try:
+        return str(json.loads((data_dir / _FILE).read_text())["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def clear(data_dir: Path) -> None:
+    (data_dir / _FILE).unlink(missing_ok=True)
