@@ -60,6 +60,18 @@ def test_openai_client_streams_and_the_last_chunk_carries_the_citations(service:
     assert citations[0]["source"] == "warranty.md"
 
 
+def test_langchain_chat_openai_works_unchanged(service: Service) -> None:
+    from langchain_openai import ChatOpenAI
+
+    options: dict[str, Any] = {"base_url": f"{service.url}/v1", "api_key": KEYS["globex"], "max_tokens": 20}
+    llm = ChatOpenAI(model="default", **options)
+    reply = llm.invoke("What is the refund policy?")
+    assert isinstance(reply.content, str)
+    assert reply.content
+    streamed = "".join(str(chunk.content) for chunk in llm.stream("And the warranty?"))
+    assert streamed
+
+
 def test_a_new_fact_is_found_after_reindex_and_cited_by_source(service: Service) -> None:
     write(service.docs["acme"], "launch.md", "# Launch\n\nThe Zorblax-9 launch code is 4417-ALPHA.")
     report = httpx.post(
