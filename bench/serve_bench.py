@@ -13,25 +13,25 @@ import argparse
 import asyncio
 import json
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import httpx
-from pydantic import SecretStr
 
-from adapters.vllm_lora import load_adapter
 from bench.stats import summary_ms
-from ragserve.settings import Settings
-from service.app import create_app
 from service.base_model import ensure_base_model
-from service.config import BUNDLED_BASE, ModelConfig, ServeConfig, TenantConfig
-from service.settings import ServiceSettings
+from service.config import BUNDLED_BASE
 from tests.factories import make_corpus
-from tests.service.harness import make_lora, running_app, running_vllm
+from tests.service.harness import free_port, make_lora, running_vllm
 
 ADAPTERS = [f"style{i}" for i in range(4)]
 SYSTEM = "You are a helpful assistant."
@@ -141,6 +141,43 @@ def throughput(url: str, tokens: int, requests: int) -> dict[str, float]:
     return result
 
 
+def _config(work: Path, loras: list[Path], tokens: int) -> Path:
+    lines = [f"[model]\nmax_tokens = {tokens}\n"]
+    for name, lora in [("base", None), *zip(ADAPTERS, loras, strict=True)]:
+        lines.append(f'[tenants.{name}]\napi_key = "{name}-key"\ndocs = "docs"\nsystem_prompt = ""\n')
+        lines.append(f'adapter = "{lora}"\n' if lora else "")
+    path = work / "ragserve.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+@contextmanager
+def running_service(config: Path, vllm_url: str, data_dir: Path) -> Iterator[str]:
+    """`ragserve up --vllm-url` in its own process, as in production; stopped with SIGTERM."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "ragserve.cli.main", "up", "--config", str(config), "--vllm-url", vllm_url,
+           "--port", str(port), "--data-dir", str(data_dir)]  # fmt: skip
+    env = {**os.environ, "RAGSERVE_ADMIN_KEY": "k"}
+    with (data_dir.parent / "api.log").open("wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(f"ragserve up did not become ready; see {data_dir.parent / 'api.log'}")
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -150,29 +187,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/serve.json"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ragserve-serve-bench-"))
-    model_dir = ensure_base_model(BUNDLED_BASE, work / "models")
+    data_dir = work / "data"
+    model_dir = ensure_base_model(BUNDLED_BASE, data_dir / "models")
     loras = [make_lora(model_dir, work / name, seed=i) for i, name in enumerate(ADAPTERS)]
     make_corpus(work / "docs", 60)
-    tenants = {
-        n: TenantConfig(api_key=f"{n}-key", docs=work / "docs", system_prompt="") for n in ["base", *ADAPTERS]
-    }
-    config = ServeConfig(model=ModelConfig(max_tokens=args.tokens), tenants=tenants)
-    settings = ServiceSettings(admin_key=SecretStr("k"))
+    config = _config(work, loras, args.tokens)
     results: dict[str, Any] = {"tokens_per_request": args.tokens}
-    with running_vllm(model_dir, BUNDLED_BASE, work / "vllm.log") as vllm:
-        for name, lora in zip(ADAPTERS, loras, strict=True):
-            load_adapter(vllm.url, name, lora)
-        app = create_app(
-            config, settings, Settings(data_dir=work / "data"), model_dir, vllm.url, {n: n for n in ADAPTERS}
-        )
-        with running_app(app) as url:
-            admin = {"Authorization": "Bearer k"}
-            httpx.post(
-                f"{url}/admin/reindex", json={"tenant": "base"}, headers=admin, timeout=600
-            ).raise_for_status()
-            results |= overhead(url, vllm.url, args.tokens, args.requests)
-            results["retrieve"] = retrieval(url)
-            results["throughput_tokens_per_s"] = throughput(url, args.tokens, args.requests)
+    with (
+        running_vllm(model_dir, BUNDLED_BASE, work / "vllm.log") as vllm,
+        running_service(config, vllm.url, data_dir) as url,
+    ):
+        results |= overhead(url, vllm.url, args.tokens, args.requests)
+        results["retrieve"] = retrieval(url)
+        results["throughput_tokens_per_s"] = throughput(url, args.tokens, args.requests)
     print(json.dumps(results, indent=2))
     for c in (1, 8):
         row = results[f"concurrency_{c}"]

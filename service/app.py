@@ -1,12 +1,12 @@
 """The app factory: clients are built in the lifespan, never at import time, so tests can swap them."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from ingest.runtime import IngestRuntime
 from ragserve.settings import Settings
@@ -14,7 +14,7 @@ from service.auth import KeyRing
 from service.config import BUNDLED_BASE, ServeConfig
 from service.http_errors import install_error_handlers
 from service.limits import BodySizeLimit, ConcurrencyLimiter
-from service.metrics import Metrics
+from service.metrics import Metrics, RequestMetrics
 from service.prompt import Message, PromptBuilder
 from service.routes import admin, chat, health, models, retrieve
 from service.settings import ServiceSettings
@@ -55,20 +55,7 @@ def create_app(
     for module in (chat, retrieve, models, health, admin):
         app.include_router(module.router)
 
-    @app.middleware("http")
-    async def count_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        state: ServiceState | None = getattr(request.app.state, "ragserve", None)
-        if state is not None:
-            route = request.url.path
-            tenant = getattr(request.state, "tenant", "-")
-            state.metrics.requests.labels(route, tenant, str(response.status_code)).inc()
-            if response.status_code >= 400:
-                state.metrics.errors.labels(route, tenant, str(response.status_code)).inc()
-        return response
-
+    app.add_middleware(RequestMetrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
 

@@ -1,8 +1,9 @@
 """Prometheus metrics: requests and errors by route and tenant, per-stage latency, tokens in and out."""
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["Metrics"]
+__all__ = ["Metrics", "RequestMetrics"]
 
 _STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -35,3 +36,37 @@ class Metrics:
             "ragserve_tokens_total", "Tokens by tenant and direction", ["tenant", "direction"],
             registry=self.registry,
         )  # fmt: skip
+
+
+class RequestMetrics:
+    """Pure ASGI middleware counting requests and errors by route, tenant and status.
+
+    Unlike Starlette's BaseHTTPMiddleware it does not re-pipe streamed bodies, so it costs nothing per token.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            state = getattr(scope.get("app"), "state", None)
+            metrics: Metrics | None = getattr(getattr(state, "ragserve", None), "metrics", None)
+            if metrics is not None:
+                tenant = str(scope.get("state", {}).get("tenant", "-"))
+                route = str(scope.get("path", ""))
+                metrics.requests.labels(route, tenant, str(status)).inc()
+                if status >= 400:
+                    metrics.errors.labels(route, tenant, str(status)).inc()
