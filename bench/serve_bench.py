@@ -30,6 +30,7 @@ import httpx
 from bench.stats import summary_ms
 from service.base_model import ensure_base_model
 from service.config import BUNDLED_BASE
+from service.vllm_process import wait_for_ok
 from tests.factories import make_corpus
 from tests.service.harness import free_port, make_lora, running_vllm
 
@@ -162,15 +163,7 @@ def running_service(config: Path, vllm_url: str, data_dir: Path) -> Iterator[str
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
+        if not wait_for_ok(f"{url}/readyz", proc, 300):
             raise RuntimeError(f"ragserve up did not become ready; see {data_dir.parent / 'api.log'}")
         yield url
     finally:

@@ -19,3 +19,4 @@ class ServiceSettings(BaseSettings):
     max_concurrency: int = Field(default=32, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     readiness_timeout_s: float = Field(default=3.0, gt=0)
+    retrieval_timeout_s: float = Field(default=15.0, gt=0)

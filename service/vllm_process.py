@@ -12,7 +12,20 @@ import httpx
 
 from ragserve.errors import UpstreamError
 
-__all__ = ["VllmProcess", "VllmSpec"]
+__all__ = ["VllmProcess", "VllmSpec", "wait_for_ok"]
+
+
+def wait_for_ok(url: str, proc: "subprocess.Popen[bytes]", timeout_s: float) -> bool:
+    """Polls url until it answers 200; False if the process exits first or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
 
 
 @dataclass(frozen=True)
@@ -84,17 +97,14 @@ class VllmProcess:
             )
 
     def wait_healthy(self, timeout_s: float = 300.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._proc is None or self._proc.poll() is not None:
-                raise UpstreamError(f"vLLM exited during start-up; its log:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise UpstreamError(f"vLLM did not become healthy in {timeout_s:.0f}s; its log:\n{self.log_tail()}")
+        proc = self._proc
+        if proc is None:
+            raise UpstreamError("vLLM was not started")
+        if not wait_for_ok(f"{self.url}/health", proc, timeout_s):
+            state = (
+                "exited during start-up" if proc.poll() is not None else f"not healthy in {timeout_s:.0f}s"
+            )
+            raise UpstreamError(f"vLLM {state}; its log:\n{self.log_tail()}")
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """SIGTERM to the whole group, then SIGKILL if it lingers."""

@@ -15,6 +15,7 @@ from ragserve.errors import RagserveError, UpstreamError
 from service.deps import StateDep, TenantDep
 from service.http_errors import error_body, status_for
 from service.prompt import Message, Prompt, cited_blocks, retrieval_query
+from service.retrieval import retrieve_hits
 from service.schemas import ChatRequest, Citation
 from service.state import ServiceState
 
@@ -59,7 +60,7 @@ async def _prepare(state: ServiceState, tenant: str, body: ChatRequest) -> Promp
     hits: list[Hit] = []
     if body.rag and k > 0:
         t0 = time.perf_counter()
-        hits = await _retrieve(state, tenant, retrieval_query(turns), k)
+        hits = await retrieve_hits(state, tenant, retrieval_query(turns), k)
         state.metrics.stage_seconds.labels("retrieve").observe(time.perf_counter() - t0)
     t0 = time.perf_counter()
     max_tokens = _max_tokens(body, state)
@@ -68,18 +69,6 @@ async def _prepare(state: ServiceState, tenant: str, body: ChatRequest) -> Promp
     )
     state.metrics.stage_seconds.labels("prompt").observe(time.perf_counter() - t0)
     return prompt
-
-
-async def _retrieve(state: ServiceState, tenant: str, query: str, k: int) -> list[Hit]:
-    try:
-        return await asyncio.wait_for(
-            asyncio.to_thread(state.retriever.search, tenant, query, k),
-            state.settings.readiness_timeout_s * 5,
-        )
-    except RagserveError:
-        raise
-    except Exception as exc:  # the Qdrant client raises many kinds; to the caller they all mean "unavailable"
-        raise UpstreamError(f"retrieval failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _max_tokens(body: ChatRequest, state: ServiceState) -> int:

@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from service.deps import StateDep, TenantDep
-from service.routes.chat import _retrieve
+from service.retrieval import retrieve_hits
 from service.schemas import RetrieveRequest
 
 __all__ = ["router"]
@@ -15,5 +15,5 @@ router = APIRouter(prefix="/v1", tags=["retrieval"])
 
 @router.post("/retrieve")
 async def retrieve(body: RetrieveRequest, state: StateDep, tenant: TenantDep) -> dict[str, Any]:
-    hits = await _retrieve(state, tenant, body.query, body.k)
+    hits = await retrieve_hits(state, tenant, body.query, body.k)
     return {"query": body.query, "hits": [h.to_json() for h in hits]}
