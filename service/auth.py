@@ -6,7 +6,14 @@ import hmac
 from ragserve.errors import AuthError
 from service.config import ServeConfig
 
-__all__ = ["KeyRing"]
+__all__ = ["KeyRing", "bearer_token"]
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The key in an `Authorization: Bearer <key>` header, or "" when there is none."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        return ""
+    return authorization[7:].strip()
 
 
 class KeyRing:
@@ -16,9 +23,10 @@ class KeyRing:
         self._by_hash = {t.key_sha256(name): name for name, t in config.tenants.items()}
 
     def tenant_for(self, authorization: str | None) -> str:
-        if not authorization or not authorization.lower().startswith("bearer "):
+        key = bearer_token(authorization)
+        if not key:
             raise AuthError("missing API key: send 'Authorization: Bearer <key>'")
-        digest = hashlib.sha256(authorization[7:].strip().encode()).hexdigest()
+        digest = hashlib.sha256(key.encode()).hexdigest()
         for known, tenant in self._by_hash.items():
             if hmac.compare_digest(known, digest):
                 return tenant

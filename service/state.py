@@ -1,6 +1,5 @@
 """Everything a request needs, built once in the app's lifespan and reached through FastAPI dependencies."""
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from ingest.runtime import IngestRuntime
@@ -30,7 +29,6 @@ class ServiceState:
     adapters: dict[str, str]  # tenant -> served adapter name
     metrics: Metrics
     limiter: ConcurrencyLimiter
-    on_close: Callable[[], None] | None = None
 
     def models_for(self, tenant: str) -> dict[str, str]:
         """What a tenant may ask for: 'default', the base model, and its own adapter if it has one."""

@@ -32,10 +32,6 @@ class VllmClient:
             return False
         return response.status_code == 200
 
-    async def model_ids(self) -> list[str]:
-        body = await self._json("GET", "/v1/models")
-        return [str(m["id"]) for m in body.get("data", [])]
-
     async def chat(self, payload: dict[str, Any]) -> dict[str, Any]:
         return await self._json("POST", "/v1/chat/completions", json={**payload, "stream": False})
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict
 
 from ragserve.errors import AuthError, InvalidTenantError
+from service.auth import bearer_token
 from service.deps import StateDep
 
 __all__ = ["router"]
@@ -19,7 +20,7 @@ def require_admin(state: StateDep, authorization: Annotated[str | None, Header()
     key = state.settings.admin_key
     if key is None:
         raise AuthError("the admin API is off: set RAGSERVE_ADMIN_KEY to enable it")
-    given = (authorization or "")[7:].strip() if (authorization or "").lower().startswith("bearer ") else ""
+    given = bearer_token(authorization)
     expected = hashlib.sha256(key.get_secret_value().encode()).digest()
     if not hmac.compare_digest(hashlib.sha256(given.encode()).digest(), expected):
         raise AuthError("missing or wrong admin key")
