@@ -46,12 +46,23 @@ def limited(
     yield from serve(tmp_path, embedder, base_model_dir, vllm.url, max_concurrency=1)
 
 
+def _until_generating(lines: Iterator[str]) -> list[str]:
+    """Reads a stream until vLLM has produced its first token; the lines read, for assertion messages."""
+    seen: list[str] = []
+    for line in lines:
+        seen.append(line)
+        if line.startswith("data:") and '"content": "' in line and '"content": ""' not in line:
+            return seen
+        assert '"error"' not in line, seen
+    raise AssertionError(f"the stream ended before generating: {seen}")
+
+
 def test_over_the_concurrency_limit_is_429_with_retry_after(limited: Service) -> None:
-    with _long_stream(limited.url) as first:
+    with _long_stream(limited.url, "globex") as first:
         lines = first.iter_lines()  # held: a dropped iterator closes the connection, which frees the slot
-        next(lines)
+        seen = _until_generating(lines)
         second = httpx.post(f"{limited.url}/v1/chat/completions", json=LONG, headers=AUTH, timeout=60)
-    assert second.status_code == 429
+    assert second.status_code == 429, (seen, second.text[:300])
     assert second.headers["Retry-After"] == "1"
     assert second.json()["error"]["type"] == "rate_limit_error"
 
@@ -59,8 +70,7 @@ def test_over_the_concurrency_limit_is_429_with_retry_after(limited: Service) ->
 def test_a_client_that_disconnects_cancels_its_vllm_request(service: Service, vllm: VllmProcess) -> None:
     with _long_stream(service.url) as response:
         lines = response.iter_lines()
-        while not next(lines).startswith("data:"):
-            pass
+        _until_generating(lines)
         assert _running_requests(vllm.url) >= 1
     # 600 tokens would take vLLM tens of seconds on this CPU; a cancelled request is gone at once.
     deadline = time.monotonic() + 10
