@@ -142,11 +142,11 @@ def throughput(url: str, tokens: int, requests: int) -> dict[str, float]:
     return result
 
 
-def _config(work: Path, loras: list[Path], tokens: int) -> Path:
+def _config(work: Path, tokens: int) -> Path:
     lines = [f"[model]\nmax_tokens = {tokens}\n"]
-    for name, lora in [("base", None), *zip(ADAPTERS, loras, strict=True)]:
+    for name in ["base", *ADAPTERS]:
         lines.append(f'[tenants.{name}]\napi_key = "{name}-key"\ndocs = "docs"\nsystem_prompt = ""\n')
-        lines.append(f'adapter = "{lora}"\n' if lora else "")
+        lines.append(f'adapter = "{name}@v1"\n' if name != "base" else "")
     path = work / "ragserve.toml"
     path.write_text("\n".join(lines))
     return path
@@ -182,9 +182,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ragserve-serve-bench-"))
     data_dir = work / "data"
     model_dir = ensure_base_model(BUNDLED_BASE, data_dir / "models")
-    loras = [make_lora(model_dir, work / name, seed=i) for i, name in enumerate(ADAPTERS)]
+    for i, name in enumerate(ADAPTERS):  # into the registry in the data dir, as `name@v1`
+        make_lora(model_dir, data_dir / "adapters" / name / "v1", seed=i)
     make_corpus(work / "docs", 60)
-    config = _config(work, loras, args.tokens)
+    config = _config(work, args.tokens)
     results: dict[str, Any] = {"tokens_per_request": args.tokens}
     with (
         running_vllm(model_dir, BUNDLED_BASE, work / "vllm.log") as vllm,

@@ -1,8 +1,11 @@
 """Domain errors. The CLI and the HTTP service translate these at their edges; nothing else does."""
 
 __all__ = [
+    "AdapterInvalidError",
+    "AdapterNotFoundError",
     "AuthError",
     "ConfigError",
+    "DatasetError",
     "DocsDirError",
     "IndexMismatchError",
     "IndexNotFoundError",
@@ -90,3 +93,15 @@ class TooManyRequestsError(RagserveError):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(f"too many requests in flight; retry in {retry_after_s}s")
         self.retry_after_s = retry_after_s
+
+
+class AdapterNotFoundError(RagserveError):
+    """No adapter of that name, or no such version of it, is in the registry."""
+
+
+class AdapterInvalidError(RagserveError):
+    """An adapter fails validation (type, base model, rank, modules, shapes, file, name or size)."""
+
+
+class DatasetError(RagserveError):
+    """A training dataset or its card is missing or has bad lines; the message names each one."""

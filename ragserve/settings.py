@@ -31,10 +31,17 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=32, ge=0, le=1024)
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
 
+    adapters_dir: Path | None = None
+
     @property
     def qdrant_path(self) -> Path:
         """The embedded Qdrant store, used when no server URL is set."""
         return self.data_dir / "qdrant"
+
+    @property
+    def adapters_root(self) -> Path:
+        """The adapter registry, `<name>/<version>/`; in the data dir unless RAGSERVE_ADAPTERS_DIR is set."""
+        return self.adapters_dir or self.data_dir / "adapters"
 
     @property
     def models_dir(self) -> Path:

@@ -8,10 +8,15 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from adapters.assignments import AssignmentStore
+from adapters.registry import AdapterRegistry
+from adapters.swap import AdapterSwitch
+from adapters.validation import AdapterLimits, BaseModelInfo
 from ingest.runtime import IngestRuntime
 from ragserve.settings import Settings
 from service.auth import KeyRing
-from service.config import BUNDLED_BASE, ServeConfig
+from service.base_model import served_base_name
+from service.config import ServeConfig
 from service.http_errors import install_error_handlers
 from service.limits import BodySizeLimit, ConcurrencyLimiter
 from service.metrics import Metrics, RequestMetrics
@@ -25,7 +30,7 @@ __all__ = ["base_served_name", "create_app"]
 
 
 def base_served_name(config: ServeConfig) -> str:
-    return BUNDLED_BASE if config.model.base == BUNDLED_BASE else Path(config.model.base).name
+    return served_base_name(config.model.base)
 
 
 def create_app(
@@ -34,19 +39,19 @@ def create_app(
     ingest_settings: Settings,
     model_dir: Path,
     vllm_url: str,
-    adapters: dict[str, str] | None = None,
 ) -> FastAPI:
-    """adapters maps a tenant to the served name of its LoRA adapter, already loaded into vLLM."""
+    """Tenants' adapters come from the persisted assignments, else the config, and are loaded at start."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = await asyncio.to_thread(
-            _build_state, config, settings, ingest_settings, model_dir, vllm_url, adapters or {}
-        )
-        app.state.ragserve = state
+        state = await asyncio.to_thread(_build_state, config, settings, ingest_settings, model_dir, vllm_url)
         try:
+            configured = {name: tenant.adapter for name, tenant in config.tenants.items()}
+            await state.adapters.start(configured)
+            app.state.ragserve = state
             yield
         finally:
+            await state.adapters.aclose()
             await state.vllm.aclose()
             state.ingest.close()
 
@@ -66,7 +71,6 @@ def _build_state(
     ingest_settings: Settings,
     model_dir: Path,
     vllm_url: str,
-    adapters: dict[str, str],
 ) -> ServiceState:
     from transformers import AutoTokenizer
 
@@ -83,6 +87,16 @@ def _build_state(
 
     ingest = IngestRuntime.open(ingest_settings)
     ingest.embedder  # noqa: B018 - load the model now, not on the first request
+    vllm = VllmClient(vllm_url, settings.vllm_timeout_s)
+    base_name = base_served_name(config)
+    switch = AdapterSwitch(
+        vllm,
+        AdapterRegistry(ingest_settings.adapters_root),
+        BaseModelInfo.read(base_name, model_dir),
+        AdapterLimits(settings.max_lora_rank, settings.adapter_max_bytes),
+        AssignmentStore.in_data_dir(ingest_settings.data_dir),
+        config.tenants,
+    )
     return ServiceState(
         config=config,
         settings=settings,
@@ -90,9 +104,9 @@ def _build_state(
         ingest=ingest,
         retriever=ingest.retriever(),
         prompts=PromptBuilder(count, config.model.max_model_len),
-        vllm=VllmClient(vllm_url, settings.vllm_timeout_s),
-        base_name=base_served_name(config),
-        adapters=adapters,
+        vllm=vllm,
+        base_name=base_name,
+        adapters=switch,
         metrics=Metrics(),
         limiter=ConcurrencyLimiter(settings.max_concurrency),
     )

@@ -8,11 +8,16 @@ from pathlib import Path
 from ragserve.errors import ConfigError, ModelNotFoundError
 from service.config import BUNDLED_BASE
 
-__all__ = ["ensure_base_model"]
+__all__ = ["ensure_base_model", "served_base_name"]
 
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _CONVERTED = "smollm2-135m-instruct"
 _DONE = ".ragserve-converted"
+
+
+def served_base_name(base: str) -> str:
+    """The name vLLM serves the base model under: the bundled name, or the model folder's name."""
+    return BUNDLED_BASE if base == BUNDLED_BASE else Path(base).name
 
 
 def ensure_base_model(base: str, models_dir: Path) -> Path:

@@ -9,8 +9,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from adapters.registry import AdapterRef
 from ingest.tenancy import check_tenant
-from ragserve.errors import ConfigError, InvalidTenantError
+from ragserve.errors import AdapterInvalidError, ConfigError, InvalidTenantError
 
 __all__ = ["BUNDLED_BASE", "ModelConfig", "ServeConfig", "TenantConfig", "load_config"]
 
@@ -36,8 +37,18 @@ class TenantConfig(_Strict):
     api_key_env: str | None = None
     docs: Path
     system_prompt: str = "You are a helpful support assistant. Answer from the numbered context."
-    adapter: str = ""
+    adapter: str = ""  # NAME or NAME@VERSION in the adapter registry; "" for the base model
     k: Annotated[int, Field(ge=0, le=50)] = 4
+
+    @field_validator("adapter")
+    @classmethod
+    def _adapter_ref(cls, value: str) -> str:
+        if value:
+            try:
+                AdapterRef.parse(value)
+            except AdapterInvalidError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("api_key_sha256")
     @classmethod

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ragserve.errors import (
+    AdapterNotFoundError,
     AuthError,
     IndexNotFoundError,
     InvalidTenantError,
@@ -28,6 +29,7 @@ _STATUS: list[tuple[type[RagserveError], int, str]] = [
     (AuthError, 401, "authentication_error"),
     (ModelNotAllowedError, 404, "not_found_error"),
     (InvalidTenantError, 404, "not_found_error"),
+    (AdapterNotFoundError, 404, "not_found_error"),
     (PromptTooLongError, 400, "invalid_request_error"),
     (TooManyRequestsError, 429, "rate_limit_error"),
     (UpstreamError, 503, "service_unavailable"),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ingest.search import Hit
 from ragserve.errors import PromptTooLongError
 
-__all__ = ["Message", "Prompt", "PromptBuilder", "cited_blocks", "retrieval_query"]
+__all__ = ["Message", "Prompt", "PromptBuilder", "cited_blocks", "retrieval_query", "system_text"]
 
 _CITATION = re.compile(r"\[(\d{1,3})\]")
 _RETRIEVAL_QUERY_CHARS = 600
@@ -60,7 +60,7 @@ class PromptBuilder:
         conversation = [m for m in turns if m.role != "system"]
         blocks = list(hits)
         while True:
-            messages = [Message("system", _system_text(system_prompt, extra_system, blocks)), *conversation]
+            messages = [Message("system", system_text(system_prompt, extra_system, blocks)), *conversation]
             tokens = self._count(messages)
             if tokens <= budget:
                 return Prompt(messages, blocks, tokens)
@@ -75,7 +75,7 @@ class PromptBuilder:
                 )
 
 
-def _system_text(system_prompt: str, extra: list[str], blocks: Sequence[Hit]) -> str:
+def system_text(system_prompt: str, extra: list[str], blocks: Sequence[Hit]) -> str:
     parts = [system_prompt.strip(), *[e.strip() for e in extra if e.strip()]]
     if blocks:
         context = "\n\n".join(

@@ -20,3 +20,5 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     readiness_timeout_s: float = Field(default=3.0, gt=0)
     retrieval_timeout_s: float = Field(default=15.0, gt=0)
+    max_lora_rank: int = Field(default=16, ge=1, le=512)
+    adapter_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)

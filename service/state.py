@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from adapters.swap import AdapterSwitch
 from ingest.runtime import IngestRuntime
 from ingest.search import Retriever
 from ragserve.errors import ModelNotAllowedError
@@ -26,13 +27,14 @@ class ServiceState:
     prompts: PromptBuilder
     vllm: VllmClient
     base_name: str
-    adapters: dict[str, str]  # tenant -> served adapter name
+    adapters: AdapterSwitch
     metrics: Metrics
     limiter: ConcurrencyLimiter
 
     def models_for(self, tenant: str) -> dict[str, str]:
         """What a tenant may ask for: 'default', the base model, and its own adapter if it has one."""
-        adapter = self.adapters.get(tenant)
+        version = self.adapters.current(tenant)
+        adapter = version.served_name if version else None
         names = {"default": adapter or self.base_name, self.base_name: self.base_name}
         if adapter:
             names[adapter] = adapter

@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,6 +33,19 @@ class VllmClient:
             return False
         return response.status_code == 200
 
+    async def served_models(self) -> set[str]:
+        listing = await self._json("GET", "/v1/models")
+        return {str(m.get("id")) for m in listing.get("data", [])}
+
+    async def load_lora(self, name: str, path: Path) -> None:
+        """Loads once: a name vLLM already holds is left alone (vLLM's in-place reloads are buggy)."""
+        if name in await self.served_models():
+            return
+        await self._json("POST", "/v1/load_lora_adapter", json={"lora_name": name, "lora_path": str(path)})
+
+    async def unload_lora(self, name: str) -> None:
+        await self._json("POST", "/v1/unload_lora_adapter", json={"lora_name": name})
+
     async def chat(self, payload: dict[str, Any]) -> dict[str, Any]:
         return await self._json("POST", "/v1/chat/completions", json={**payload, "stream": False})
 
@@ -60,7 +74,10 @@ class VllmClient:
         except httpx.HTTPError as exc:
             raise UpstreamError(f"vLLM at {self.base_url} is unreachable: {type(exc).__name__}") from exc
         _raise_for(response)
-        result: dict[str, Any] = response.json()
+        try:
+            result: dict[str, Any] = response.json()
+        except ValueError:  # the LoRA endpoints answer 200 with plain text
+            return {"text": response.text}
         return result
 
 

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +13,14 @@ import httpx
 
 from ragserve.errors import UpstreamError
 
-__all__ = ["VllmProcess", "VllmSpec", "wait_for_ok"]
+__all__ = ["VllmProcess", "VllmSpec", "free_port", "wait_for_ok"]
+
+
+def free_port() -> int:
+    """A loopback port free right now, for a server started next."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def wait_for_ok(url: str, proc: "subprocess.Popen[bytes]", timeout_s: float) -> bool:

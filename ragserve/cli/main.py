@@ -3,6 +3,7 @@
 import typer
 
 from ragserve.cli import ingest_commands, serve_commands
+from ragserve.cli.adapter_commands import adapters_app
 from ragserve.cli.model_commands import model_app
 
 __all__ = ["app"]
@@ -19,6 +20,7 @@ app.command("search")(ingest_commands.search)
 app.command("stats")(ingest_commands.stats)
 app.command("up")(serve_commands.up)
 app.add_typer(model_app, name="model")
+app.add_typer(adapters_app, name="adapters")
 
 if __name__ == "__main__":
     app()

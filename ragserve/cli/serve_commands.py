@@ -6,13 +6,17 @@ from typing import Annotated, Any
 
 import typer
 
-from adapters.vllm_lora import load_adapter, served_adapter_name
+from adapters.assignments import AssignmentStore
+from adapters.registry import AdapterRegistry
+from adapters.validation import AdapterLimits, BaseModelInfo, validate
 from ingest.runtime import IngestRuntime
 from ragserve.cli.common import DataDirOption, QdrantUrlOption, cli_errors, err, make_settings
+from ragserve.errors import RagserveError
+from ragserve.settings import Settings
 from service import registration
 from service.app import base_served_name, create_app
 from service.base_model import ensure_base_model
-from service.config import load_config
+from service.config import ServeConfig, load_config
 from service.settings import ServiceSettings
 from service.vllm_process import VllmProcess, VllmSpec
 
@@ -45,6 +49,7 @@ def up(
     service = ServiceSettings(**{k: v for k, v in overrides.items() if v is not None})
     signal.signal(signal.SIGTERM, _interrupt)  # until uvicorn installs its own: stop vLLM on the way out
     model_dir = ensure_base_model(cfg.model.base, settings.models_dir)
+    _check_adapters(cfg, settings, service, model_dir)
     process: VllmProcess | None = None
     try:
         url = service.vllm_url
@@ -55,24 +60,19 @@ def up(
                 service.vllm_port,
                 cfg.model.max_model_len,
                 service.vllm_dtype,
+                max_lora_rank=service.max_lora_rank,
             )
             process = VllmProcess(spec, settings.data_dir / "logs" / "vllm.log")
             err.print(f"starting vLLM on {process.url} (log: {process.log_path})")
             process.start()
             process.wait_healthy()
             url = process.url
-        adapters = {}
-        for name, tenant in cfg.tenants.items():
-            if tenant.adapter:
-                adapter_dir = Path(tenant.adapter)
-                adapters[name] = served_adapter_name(name, adapter_dir)
-                load_adapter(url, adapters[name], adapter_dir)
         with IngestRuntime.open(settings) as runtime:
             for name, tenant in cfg.tenants.items():
                 report = runtime.reindexer().run(tenant.docs, name)
                 counts = f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged"
                 err.print(f"indexed {name}: {counts}")
-        app = create_app(cfg, service, settings, model_dir, url, adapters)
+        app = create_app(cfg, service, settings, model_dir, url)
         err.print(f"serving on http://{service.host}:{service.port}/v1 (Ctrl-C to stop)")
         registration.record(settings.data_dir, f"http://{_reachable(service.host)}:{service.port}")
         uvicorn.run(
@@ -84,6 +84,20 @@ def up(
         registration.clear(settings.data_dir)
         if process is not None:
             process.stop()
+
+
+def _check_adapters(cfg: ServeConfig, settings: Settings, service: ServiceSettings, model_dir: Path) -> None:
+    """Every tenant's adapter is validated before anything starts, so a bad one is a one-line error."""
+    configured = {name: tenant.adapter for name, tenant in cfg.tenants.items()}
+    registry = AdapterRegistry(settings.adapters_root)
+    base = BaseModelInfo.read(base_served_name(cfg), model_dir)
+    limits = AdapterLimits(service.max_lora_rank, service.adapter_max_bytes)
+    for tenant, ref in AssignmentStore.in_data_dir(settings.data_dir).effective(configured).items():
+        if ref:
+            try:
+                validate(registry.resolve(ref), base, limits)
+            except RagserveError as exc:
+                raise type(exc)(f"tenant {tenant}'s adapter {ref}: {exc}") from exc
 
 
 def _reachable(host: str) -> str:

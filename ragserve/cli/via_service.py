@@ -1,7 +1,9 @@
-"""While `ragserve up` holds the embedded store, `ragserve reindex` goes through the service's admin API."""
+"""While `ragserve up` runs, the CLI goes through the service's admin API: the service holds the embedded
+store, and applies adapter swaps to the vLLM server it talks to."""
 
 import os
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -10,30 +12,46 @@ from ragserve.errors import StoreLockedError, UpstreamError
 from ragserve.settings import Settings
 from service import registration
 
-__all__ = ["reindex_via_service"]
+__all__ = ["admin_request", "reindex_via_service", "running_service"]
 
 
-def reindex_via_service(settings: Settings, docs_dir: Path, tenant: str) -> ReindexReport:
+def running_service(settings: Settings) -> str | None:
+    """The URL of the service using this data dir, if one is registered and answers."""
     url = registration.read(settings.data_dir)
+    if url is None:
+        return None
+    try:
+        return url if httpx.get(f"{url}/healthz", timeout=3).status_code == 200 else None
+    except httpx.HTTPError:
+        return None
+
+
+def admin_request(url: str, method: str, path: str, body: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """One admin call; the service's own error message becomes the error, with its domain error type."""
     key = os.environ.get("RAGSERVE_ADMIN_KEY")
-    if url is None or not key:
+    if not key:
         raise StoreLockedError(
-            f"the embedded store is held by the service at {url}; set RAGSERVE_ADMIN_KEY so that "
-            "`ragserve reindex` can go through its admin API"
+            f"the service at {url} is running; set RAGSERVE_ADMIN_KEY so the CLI can go through its admin API"
         )
     try:
-        response = httpx.post(
-            f"{url}/admin/reindex",
-            json={"tenant": tenant, "docs": str(docs_dir.resolve())},
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=3600,
+        response = httpx.request(
+            method, f"{url}{path}", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=timeout_s
         )
     except httpx.HTTPError as exc:
-        raise UpstreamError(f"the service at {url} holds the store but cannot be reached: {exc}") from exc
+        raise UpstreamError(f"the service at {url} cannot be reached: {exc}") from exc
     if response.status_code != 200:
         try:
             message = response.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
             message = response.text[:300]
-        raise UpstreamError(f"the service at {url} refused the re-index ({response.status_code}): {message}")
-    return ReindexReport.from_json(response.json())
+        raise UpstreamError(f"the service at {url} refused it ({response.status_code}): {message}")
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def reindex_via_service(settings: Settings, docs_dir: Path, tenant: str) -> ReindexReport:
+    url = registration.read(settings.data_dir)
+    if url is None:
+        raise StoreLockedError("the embedded store is held by another process, and no service is registered")
+    body = {"tenant": tenant, "docs": str(docs_dir.resolve())}
+    return ReindexReport.from_json(admin_request(url, "POST", "/admin/reindex", body, timeout_s=3600))

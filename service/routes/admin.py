@@ -42,3 +42,24 @@ async def reindex(body: ReindexRequest, state: StateDep) -> dict[str, Any]:
         raise InvalidTenantError(f"unknown tenant {body.tenant!r}")
     report = await asyncio.to_thread(state.ingest.reindexer().run, body.docs or tenant.docs, body.tenant)
     return report.to_json()
+
+
+class AdapterRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    adapter: str  # NAME or NAME@VERSION; "" for the base model
+
+
+@router.put("/tenants/{tenant}/adapter")
+async def assign_adapter(tenant: str, body: AdapterRequest, state: StateDep) -> dict[str, Any]:
+    """Validate, load, switch, persist; the old version is unloaded after its last request."""
+    version = await state.adapters.assign(tenant, body.adapter.strip())
+    return {
+        "tenant": tenant,
+        "adapter": version.ref if version else "",
+        "served_name": version.served_name if version else state.base_name,
+    }
+
+
+@router.get("/tenants")
+async def tenant_adapters(state: StateDep) -> dict[str, Any]:
+    return {"tenants": state.adapters.assignments()}

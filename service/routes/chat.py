@@ -3,7 +3,7 @@
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ingest.search import Hit
-from ragserve.errors import RagserveError, UpstreamError
+from ragserve.errors import ModelNotAllowedError, RagserveError, UpstreamError
 from service.deps import StateDep, TenantDep
 from service.http_errors import error_body, status_for
 from service.prompt import Message, Prompt, cited_blocks, retrieval_query
@@ -32,10 +32,13 @@ async def chat_completions(
     body: ChatRequest, request: Request, state: StateDep, tenant: TenantDep
 ) -> Response:
     started = time.perf_counter()
-    served = state.served_model(tenant, body.model)
     stack = AsyncExitStack()
     await stack.enter_async_context(state.limiter.slot())
     try:
+        # The served name and its lease are taken together: an adapter swap from here on
+        # leaves this request on the version it started with.
+        served = state.served_model(tenant, body.model)
+        await stack.enter_async_context(state.adapters.using(served))
         prompt = await _prepare(state, tenant, body)
         payload = _payload(body, served, prompt, state)
         if body.stream:
@@ -95,7 +98,7 @@ async def _complete_unless_disconnected(
     state: ServiceState, payload: dict[str, Any], request: Request
 ) -> dict[str, Any]:
     """A client that hangs up cancels its vLLM request instead of leaving it to run."""
-    task = asyncio.create_task(state.vllm.chat(payload))
+    task = asyncio.create_task(_reloading(state, payload, state.vllm.chat))
     while True:
         done, _ = await asyncio.wait({task}, timeout=0.25)
         if done:
@@ -103,6 +106,33 @@ async def _complete_unless_disconnected(
         if await request.is_disconnected():
             task.cancel()
             raise UpstreamError("the client disconnected")
+
+
+async def _reloading(
+    state: ServiceState,
+    payload: dict[str, Any],
+    call: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """If vLLM answers that the adapter does not exist (it restarted), load it again and retry once."""
+    try:
+        return await call(payload)
+    except ModelNotAllowedError:
+        if not await state.adapters.reload(payload["model"]):
+            raise
+    return await call(payload)
+
+
+async def _stream_reloading(state: ServiceState, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    """The streaming form of _reloading: vLLM's 404 comes before the first chunk, so a retry is clean."""
+    try:
+        async for chunk in state.vllm.stream_chat(payload):
+            yield chunk
+        return
+    except ModelNotAllowedError:
+        if not await state.adapters.reload(payload["model"]):
+            raise
+    async for chunk in state.vllm.stream_chat(payload):
+        yield chunk
 
 
 async def _stream(
@@ -117,7 +147,7 @@ async def _stream(
     usage: dict[str, Any] | None = None
     last: dict[str, Any] = {}
     try:
-        async for chunk in state.vllm.stream_chat(payload):
+        async for chunk in _stream_reloading(state, payload):
             if not answer and not last:
                 state.metrics.stage_seconds.labels("ttft").observe(time.perf_counter() - started)
             usage = chunk.get("usage") or usage

@@ -1,4 +1,4 @@
-"""One real vLLM CPU server per test session, with the bundled model and a LoRA adapter made here."""
+"""One real vLLM CPU server per test session, with the bundled model; an adapter registry made here."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from adapters.vllm_lora import load_adapter
 from ingest.embedding import DenseEmbedder
 from ragserve.settings import Settings
 from service.app import create_app
@@ -17,7 +16,8 @@ from service.vllm_process import VllmProcess
 from tests.conftest import write
 from tests.service.harness import make_lora, running_app, running_vllm
 
-ADAPTER = "acme.style"
+ADAPTER_REF = "acme-style@v1"
+ADAPTER = "acme-style--v1"  # its served name
 KEYS = {"acme": "acme-key", "globex": "globex-key"}
 
 
@@ -27,11 +27,17 @@ def base_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def adapters_root(base_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry holding acme-style v1 and v2: two random LoRAs that visibly change the output."""
+    root = tmp_path_factory.mktemp("adapters")
+    for seed, version in enumerate(("v1", "v2")):
+        make_lora(base_model_dir, root / "acme-style" / version, seed=seed)
+    return root
+
+
+@pytest.fixture(scope="session")
 def vllm(base_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmProcess]:
-    work = tmp_path_factory.mktemp("vllm")
-    lora = make_lora(base_model_dir, work / "lora")
-    with running_vllm(base_model_dir, BUNDLED_BASE, work / "vllm.log") as process:
-        load_adapter(process.url, ADAPTER, lora)
+    with running_vllm(base_model_dir, BUNDLED_BASE, tmp_path_factory.mktemp("vllm") / "vllm.log") as process:
         yield process
 
 
@@ -56,21 +62,29 @@ def serve(
     embedder: DenseEmbedder,
     base_model_dir: Path,
     vllm_url: str,
+    adapters_root: Path,
     **service_settings: object,
 ) -> Iterator[Service]:
+    """A service on its own data dir: acme uses acme-style@v1 (unless reassigned), globex the base."""
     docs = tenant_docs(root / "docs")
+    adapters = {"acme": ADAPTER_REF, "globex": ""}
     config = ServeConfig(
         model=ModelConfig(max_model_len=2048, max_tokens=40),
         tenants={
-            name: TenantConfig(api_key=KEYS[name], docs=path, system_prompt=f"You are the {name} assistant.")
+            name: TenantConfig(
+                api_key=KEYS[name],
+                docs=path,
+                system_prompt=f"You are the {name} assistant.",
+                adapter=adapters[name],
+            )
             for name, path in docs.items()
         },
     )
-    ingest_settings = Settings(data_dir=root / "data")
+    ingest_settings = Settings(data_dir=root / "data", adapters_dir=adapters_root)
     settings = ServiceSettings(admin_key="admin-key", **service_settings)  # type: ignore[arg-type]
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(DenseEmbedder, "load", classmethod(lambda cls, *a, **k: embedder))
-        app = create_app(config, settings, ingest_settings, base_model_dir, vllm_url, {"acme": ADAPTER})
+        app = create_app(config, settings, ingest_settings, base_model_dir, vllm_url)
         with running_app(app) as url:
             import httpx
 
@@ -86,6 +100,10 @@ def serve(
 
 @pytest.fixture(scope="module")
 def service(
-    tmp_path_factory: pytest.TempPathFactory, embedder: DenseEmbedder, base_model_dir: Path, vllm: VllmProcess
+    tmp_path_factory: pytest.TempPathFactory,
+    embedder: DenseEmbedder,
+    base_model_dir: Path,
+    vllm: VllmProcess,
+    adapters_root: Path,
 ) -> Iterator[Service]:
-    yield from serve(tmp_path_factory.mktemp("service"), embedder, base_model_dir, vllm.url)
+    yield from serve(tmp_path_factory.mktemp("service"), embedder, base_model_dir, vllm.url, adapters_root)

@@ -1,6 +1,5 @@
 """Real servers for the service tests: vLLM as a subprocess, the app under uvicorn on a loopback port."""
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -11,15 +10,9 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from service.vllm_process import VllmProcess, VllmSpec
+from service.vllm_process import VllmProcess, VllmSpec, free_port
 
 __all__ = ["free_port", "make_lora", "running_app", "running_vllm"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

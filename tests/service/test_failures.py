@@ -41,9 +41,9 @@ def _running_requests(vllm_url: str) -> float:
 
 @pytest.fixture
 def limited(
-    tmp_path: Path, embedder: DenseEmbedder, base_model_dir: Path, vllm: VllmProcess
+    tmp_path: Path, embedder: DenseEmbedder, base_model_dir: Path, vllm: VllmProcess, adapters_root: Path
 ) -> Iterator[Service]:
-    yield from serve(tmp_path, embedder, base_model_dir, vllm.url, max_concurrency=1)
+    yield from serve(tmp_path, embedder, base_model_dir, vllm.url, adapters_root, max_concurrency=1)
 
 
 def _until_generating(lines: Iterator[str]) -> list[str]:
@@ -80,10 +80,10 @@ def test_a_client_that_disconnects_cancels_its_vllm_request(service: Service, vl
 
 
 def test_vllm_unreachable_is_503_and_not_ready(
-    tmp_path: Path, embedder: DenseEmbedder, base_model_dir: Path
+    tmp_path: Path, embedder: DenseEmbedder, base_model_dir: Path, adapters_root: Path
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    for service in serve(tmp_path, embedder, base_model_dir, dead):
+    for service in serve(tmp_path, embedder, base_model_dir, dead, adapters_root):
         response = httpx.post(f"{service.url}/v1/chat/completions", json=LONG, headers=AUTH, timeout=30)
         assert response.status_code == 503
         assert response.json()["error"]["type"] == "service_unavailable"
@@ -93,11 +93,11 @@ def test_vllm_unreachable_is_503_and_not_ready(
 
 
 def test_vllm_dying_mid_stream_gives_an_error_event_then_readyz_503(
-    tmp_path: Path, embedder: DenseEmbedder, base_model_dir: Path
+    tmp_path: Path, embedder: DenseEmbedder, base_model_dir: Path, adapters_root: Path
 ) -> None:
     # Its own vLLM, so killing it leaves the session's server alone; globex uses the base model, which it has.
     with running_vllm(base_model_dir, BUNDLED_BASE, tmp_path / "vllm.log") as doomed:
-        for service in serve(tmp_path, embedder, base_model_dir, doomed.url):
+        for service in serve(tmp_path, embedder, base_model_dir, doomed.url, adapters_root):
             events: list[str] = []
             with _long_stream(service.url, "globex") as response:
                 for line in response.iter_lines():

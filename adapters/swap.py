@@ -1,0 +1,150 @@
+"""Per-tenant adapters in a running vLLM server, swapped without a restart and without failing a request.
+
+A swap is: validate, load the new version under its own served name, switch the tenant's mapping (one
+dict assignment on the event loop, so atomic for requests), persist it, and unload the old version once
+the last request using it has finished. A request takes its served name and a lease on it in one step,
+with no await in between, so it runs to the end on the version it started with.
+"""
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Protocol
+
+from adapters.assignments import AssignmentStore
+from adapters.registry import AdapterRegistry, AdapterVersion
+from adapters.validation import AdapterLimits, BaseModelInfo, validate
+from ragserve.errors import InvalidTenantError, RagserveError, UpstreamError
+
+__all__ = ["AdapterSwitch", "LoraServer"]
+
+log = logging.getLogger("ragserve.adapters")
+
+
+class LoraServer(Protocol):
+    async def load_lora(self, name: str, path: Path) -> None: ...
+
+    async def unload_lora(self, name: str) -> None: ...
+
+
+class AdapterSwitch:
+    def __init__(
+        self,
+        server: LoraServer,
+        registry: AdapterRegistry,
+        base: BaseModelInfo,
+        limits: AdapterLimits,
+        store: AssignmentStore,
+        tenants: Iterable[str],
+    ) -> None:
+        self._server = server
+        self._registry = registry
+        self._base = base
+        self._limits = limits
+        self._store = store
+        self._current: dict[str, AdapterVersion | None] = dict.fromkeys(tenants)
+        self._loaded: dict[str, AdapterVersion] = {}  # served name -> version, as loaded into vLLM
+        self._in_flight: Counter[str] = Counter()
+        self._retired: set[str] = set()
+        self._lock = asyncio.Lock()
+        self._unloads: set[asyncio.Task[None]] = set()
+
+    async def start(self, configured: dict[str, str]) -> None:
+        """Each tenant's persisted assignment, else its configured one, validated and loaded."""
+        effective = await asyncio.to_thread(self._store.effective, configured)
+        for tenant, ref in effective.items():
+            if not ref or tenant not in self._current:
+                continue
+            version = await asyncio.to_thread(self._validated, ref)
+            self._current[tenant] = version
+            self._loaded[version.served_name] = version
+            try:
+                await self._server.load_lora(version.served_name, version.path)
+            except UpstreamError as exc:  # its first request loads it, through the 404 retry
+                log.warning("adapter %s not loaded yet: %s", version.ref, exc)
+
+    def current(self, tenant: str) -> AdapterVersion | None:
+        return self._current.get(tenant)
+
+    def assignments(self) -> dict[str, str]:
+        return {tenant: version.ref if version else "" for tenant, version in self._current.items()}
+
+    @asynccontextmanager
+    async def using(self, served: str) -> AsyncIterator[None]:
+        """Holds a served name for one request; a retired version is unloaded when its last lease ends."""
+        self._in_flight[served] += 1
+        try:
+            yield
+        finally:
+            self._in_flight[served] -= 1
+            if self._in_flight[served] <= 0 and served in self._retired:
+                self._schedule_unload(served)
+
+    async def assign(self, tenant: str, ref: str) -> AdapterVersion | None:
+        """Validates and loads before switching: a refused adapter leaves the tenant where it was."""
+        if tenant not in self._current:
+            raise InvalidTenantError(f"unknown tenant {tenant!r}")
+        async with self._lock:
+            new = await self._prepare(ref) if ref else None
+            old = self._current[tenant]
+            self._current[tenant] = new
+            await asyncio.to_thread(self._store.set, tenant, new.ref if new else "")
+            if new is not None:
+                self._retired.discard(new.served_name)
+            if old is not None and (new is None or old.served_name != new.served_name):
+                self._retire(old.served_name)
+        log.info("tenant %s now uses %s", tenant, new.ref if new else "the base model")
+        return new
+
+    async def reload(self, served: str) -> bool:
+        """After vLLM restarted and forgot its adapters: load this one again. False if it is not ours."""
+        version = self._loaded.get(served)
+        if version is None:
+            return False
+        async with self._lock:
+            await self._server.load_lora(served, version.path)
+        log.warning("vLLM had lost adapter %s; loaded it again", served)
+        return True
+
+    async def aclose(self) -> None:
+        for task in list(self._unloads):
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _prepare(self, ref: str) -> AdapterVersion:
+        version = await asyncio.to_thread(self._validated, ref)
+        await self._server.load_lora(version.served_name, version.path)
+        self._loaded[version.served_name] = version
+        return version
+
+    def _validated(self, ref: str) -> AdapterVersion:
+        version = self._registry.resolve(ref)
+        validate(version, self._base, self._limits)
+        return version
+
+    def _retire(self, served: str) -> None:
+        if any(v is not None and v.served_name == served for v in self._current.values()):
+            return  # another tenant still uses it
+        self._retired.add(served)
+        if self._in_flight[served] <= 0:
+            self._schedule_unload(served)
+
+    def _schedule_unload(self, served: str) -> None:
+        self._retired.discard(served)
+        self._loaded.pop(served, None)
+        task = asyncio.get_running_loop().create_task(self._unload(served))
+        self._unloads.add(task)
+        task.add_done_callback(self._unloads.discard)
+
+    async def _unload(self, served: str) -> None:
+        async with self._lock:
+            if served in self._loaded or self._in_flight[served] > 0:
+                return  # assigned again, or leased again, since it was retired
+            try:
+                await self._server.unload_lora(served)
+            except RagserveError as exc:  # vLLM keeps an idle adapter; nothing is served wrong by it
+                log.warning("could not unload adapter %s: %s", served, exc)
+                return
+        log.info("unloaded adapter %s", served)

@@ -1,0 +1,306 @@
+"""`ragserve adapters list | train | eval | assign`: the per-tenant LoRA adapters' life cycle."""
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from adapters.assignments import AssignmentStore
+from adapters.card import AdapterCard, DatasetInfo, TrainingInfo
+from adapters.dataset import load_dataset, split_dataset
+from adapters.dataset_card import DatasetCard
+from adapters.evaluation import SETUPS, evaluate
+from adapters.registry import AdapterRegistry, AdapterVersion
+from adapters.report import eval_json, write_report
+from adapters.training import TrainConfig, train_lora
+from adapters.validation import AdapterLimits, BaseModelInfo, validate
+from ragserve.cli.common import DataDirOption, JsonOption, cli_errors, err, make_settings
+from ragserve.cli.via_service import admin_request, running_service
+from ragserve.errors import ConfigError, DatasetError, InvalidTenantError, RagserveError
+from ragserve.settings import Settings
+from service.base_model import ensure_base_model, served_base_name
+from service.config import BUNDLED_BASE, load_config
+from service.settings import ServiceSettings
+from service.vllm_client import VllmClient
+from service.vllm_process import VllmProcess, VllmSpec, free_port
+
+__all__ = ["adapters_app"]
+
+T = TypeVar("T")
+
+adapters_app = typer.Typer(
+    help="Per-tenant LoRA adapters: train, evaluate, list and assign.", no_args_is_help=True
+)
+
+BaseOption = Annotated[
+    str, typer.Option("--base", help="Base model: the bundled smollm2-135m, or a local HF model folder")
+]
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The service's ragserve.toml")]
+
+
+def _limits() -> AdapterLimits:
+    service = ServiceSettings()
+    return AdapterLimits(service.max_lora_rank, service.adapter_max_bytes)
+
+
+@adapters_app.command("train")
+@cli_errors
+def train(
+    dataset: Annotated[Path, typer.Argument(help="Chat-format JSONL: one {'messages': [...]} per line")],
+    name: Annotated[str, typer.Option("--name", help="The adapter's name; each run makes a new version")],
+    eval_fraction: Annotated[float, typer.Option("--eval-fraction", help="Share held out for eval")] = 0.2,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, max=100)] = 3,
+    rank: Annotated[int, typer.Option("--rank", min=1, max=256)] = 16,
+    learning_rate: Annotated[float, typer.Option("--learning-rate")] = 1e-3,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=512)] = 8,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Longer examples are dropped")] = 512,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    base: BaseOption = BUNDLED_BASE,
+    data_dir: DataDirOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Validate the dataset, hold out a seeded eval split, train a LoRA with PEFT, write a new version."""
+    from transformers import AutoTokenizer
+
+    settings = make_settings(data_dir, None)
+    registry = AdapterRegistry(settings.adapters_root)
+    registry.next_version(name)  # refuses an unsafe name before any work
+    DatasetCard.for_dataset(dataset)  # a broken card fails now, not after training
+    base_dir = ensure_base_model(base, settings.models_dir)
+    tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
+    report = load_dataset(dataset, lambda m: len(tokenizer.apply_chat_template(m, tokenize=True)), max_tokens)
+    train_rows, held_out = split_dataset(report, eval_fraction, seed)
+    for problem in report.problems:
+        err.print(f"{dataset}:{problem.line}: {problem.problem} ({problem.action})", highlight=False)
+    config = TrainConfig(
+        rank=rank, alpha=2 * rank, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
+        max_tokens=max_tokens, seed=seed,
+    )  # fmt: skip
+    staging = registry.staging_dir(name)
+    with _progress(json_out) as progress:
+        task = progress.add_task(f"training {name}", total=None)
+
+        def on_step(step: int, total: int, loss: float) -> None:
+            progress.update(
+                task, completed=step, total=total, description=f"training {name}, loss {loss:.3f}"
+            )
+
+        result = train_lora(base_dir, train_rows, config, staging, on_step)
+    AdapterCard(
+        base_model=served_base_name(base),
+        dataset=DatasetInfo(
+            path=str(dataset.resolve()), sha256=report.sha256, rows=report.lines, train=len(train_rows),
+            eval=len(held_out), seed=seed, eval_fraction=eval_fraction, eval_lines=[e.line for e in held_out],
+            dropped=report.lines - len(report.examples),
+        ),
+        training=TrainingInfo(
+            rank=rank, alpha=config.alpha, dropout=config.dropout, target_modules=list(config.target_modules),
+            epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, max_tokens=max_tokens,
+            precision=result.precision, device=result.device, steps=result.steps, seconds=result.seconds,
+            final_loss=result.final_loss,
+        ),
+    ).write(staging)  # fmt: skip
+    version = registry.publish(name, staging)
+    validate(version, BaseModelInfo.read(served_base_name(base), base_dir), _limits())
+    out = {"adapter": version.ref, "path": str(version.path), "dataset": report.to_json(),
+           "train": len(train_rows), "eval": len(held_out), "training": result.__dict__}  # fmt: skip
+    if json_out:
+        typer.echo(json.dumps(out))
+    else:
+        typer.echo(
+            f"{version.ref}: {result.steps} steps in {result.seconds:.0f}s on {result.device} "
+            f"({result.precision}), final loss {result.final_loss:.3f}; {len(train_rows)} train, "
+            f"{len(held_out)} held out -> {version.path}"
+        )
+
+
+@adapters_app.command("eval")
+@cli_errors
+def eval_(
+    ref: Annotated[
+        str, typer.Argument(metavar="NAME[@VERSION]", help="The adapter; its newest version by default")
+    ],
+    vllm_url: Annotated[
+        str | None, typer.Option("--vllm-url", help="A running vLLM server with the same base model")
+    ] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, max=4096)] = 128,
+    base: Annotated[
+        str | None, typer.Option("--base", help="The base model folder, if not the bundled model")
+    ] = None,
+    data_dir: DataDirOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Held-out split through base, prompted, few-shot and the adapter: a report, and scores in the card."""
+    settings = make_settings(data_dir, None)
+    version = AdapterRegistry(settings.adapters_root).resolve(ref)
+    card = version.card()
+    if card is None:
+        raise DatasetError(f"{version.ref} has no card.json, so its held-out split is unknown")
+    dataset = Path(card.dataset.path)
+    report = load_dataset(dataset, lambda m: 0, 1 << 30)
+    if report.sha256 != card.dataset.sha256:
+        raise DatasetError(f"{dataset} changed since {version.ref} was trained (its sha256 differs)")
+    train_rows, held_out = split_dataset(
+        report, card.dataset.eval_fraction, card.dataset.seed, card.dataset.eval_lines
+    )
+    base_dir = ensure_base_model(base or card.base_model, settings.models_dir)
+    base_name = card.base_model if base is None else served_base_name(base)
+    validate(version, BaseModelInfo.read(base_name, base_dir), _limits())
+    dataset_card = DatasetCard.for_dataset(dataset)
+    err.print(f"evaluating {version.ref} on {len(held_out)} held-out examples, 4 set-ups")
+    scores = _with_vllm(
+        settings, base_dir, base_name, vllm_url, version,
+        lambda c: evaluate(c, base_name, version.served_name, train_rows, held_out, dataset_card, max_tokens),
+    )  # fmt: skip
+    meta = {"adapter": version.ref, "base_model": base_name, "dataset": dataset.name,
+            "examples": len(held_out), "max_tokens": max_tokens}  # fmt: skip
+    result = eval_json(scores, meta)
+    paths = write_report(version.path / "eval", result)
+    summary = {s: {k: v for k, v in result[s].items() if k != "samples"} for s in SETUPS}
+    card.model_copy(update={"eval": summary}).write(version.path)
+    if json_out:
+        typer.echo(json.dumps({**result, "report": {k: str(v) for k, v in paths.items()}}))
+        return
+    table = Table("set-up", "format adherence", "similarity", "prompt tokens", "latency p50 ms")
+    for setup in SETUPS:
+        row = result[setup]
+        adherence = "n/a" if row["format_adherence"] is None else f"{row['format_adherence']:.0%}"
+        table.add_row(setup, adherence, f"{row['similarity']:.3f}", f"{row['prompt_tokens']:.0f}",
+                      f"{row['latency_p50_ms']:.0f}")  # fmt: skip
+    err.print(table)
+    typer.echo(f"report: {paths['markdown']}")
+
+
+def _with_vllm(
+    settings: Settings,
+    base_dir: Path,
+    base_name: str,
+    url: str | None,
+    version: AdapterVersion,
+    work: Callable[[VllmClient], Awaitable[T]],
+) -> T:
+    """work(client) against the given vLLM, or one started for the eval, with the adapter loaded."""
+
+    async def run(vllm_url: str) -> T:
+        client = VllmClient(vllm_url, timeout_s=600)
+        try:
+            if base_name not in await client.served_models():
+                raise ConfigError(f"the vLLM server at {vllm_url} does not serve {base_name}")
+            was_loaded = version.served_name in await client.served_models()
+            await client.load_lora(version.served_name, version.path)
+            try:
+                return await work(client)
+            finally:
+                if not was_loaded:
+                    await client.unload_lora(version.served_name)
+        finally:
+            await client.aclose()
+
+    if url is not None:
+        return asyncio.run(run(url))
+    service = ServiceSettings()
+    spec = VllmSpec(
+        base_dir, base_name, free_port(), dtype=service.vllm_dtype, max_lora_rank=service.max_lora_rank
+    )
+    process = VllmProcess(spec, settings.data_dir / "logs" / "vllm-eval.log")
+    err.print(f"starting vLLM for the eval (log: {process.log_path})")
+    process.start()
+    try:
+        process.wait_healthy()
+        return asyncio.run(run(process.url))
+    finally:
+        process.stop()
+
+
+@adapters_app.command("assign")
+@cli_errors
+def assign(
+    tenant: Annotated[str, typer.Argument(help="The tenant")],
+    ref: Annotated[
+        str, typer.Argument(metavar="NAME[@VERSION]", help='The adapter, or "" for the base model')
+    ],
+    config: ConfigOption = Path("ragserve.toml"),
+    data_dir: DataDirOption = None,
+) -> None:
+    """Persist the tenant's adapter; a running service validates, loads and switches to it at once."""
+    settings = make_settings(data_dir, None)
+    url = running_service(settings)
+    if url is not None:
+        result = admin_request(url, "PUT", f"/admin/tenants/{tenant}/adapter", {"adapter": ref}, 300)
+        typer.echo(
+            f"{tenant} now uses {result['adapter'] or 'the base model'} (served as {result['served_name']})"
+        )
+        return
+    cfg = load_config(config)
+    if tenant not in cfg.tenants:
+        raise InvalidTenantError(f"{config} has no tenant {tenant!r}")
+    version = None
+    if ref.strip():
+        version = AdapterRegistry(settings.adapters_root).resolve(ref.strip())
+        base_dir = ensure_base_model(cfg.model.base, settings.models_dir)
+        validate(version, BaseModelInfo.read(served_base_name(cfg.model.base), base_dir), _limits())
+    AssignmentStore.in_data_dir(settings.data_dir).set(tenant, version.ref if version else "")
+    typer.echo(
+        f"{tenant} now uses {version.ref if version else 'the base model'} (from the service's next start)"
+    )
+
+
+@adapters_app.command("list")
+@cli_errors
+def list_(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Also count the tenants' configured adapters")
+    ] = None,
+    data_dir: DataDirOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Every adapter, its versions, their eval scores, and which tenants use which version."""
+    settings = make_settings(data_dir, None)
+    registry = AdapterRegistry(settings.adapters_root)
+    configured = {n: t.adapter for n, t in load_config(config).tenants.items()} if config else {}
+    store = AssignmentStore.in_data_dir(settings.data_dir)
+    assigned = {**configured, **store.read()}
+    users: dict[str, list[str]] = {}
+    for tenant, assigned_ref in assigned.items():
+        if assigned_ref:
+            try:
+                users.setdefault(registry.resolve(assigned_ref).ref, []).append(tenant)
+            except RagserveError:
+                continue  # an assignment to a removed adapter: nothing in the registry to mark
+    listing: list[dict[str, Any]] = []
+    for name in registry.names():
+        versions = []
+        for version in registry.versions(name):
+            card = version.card()
+            versions.append({
+                "version": version.version,
+                "path": str(version.path),
+                "created_at": card.created_at if card else None,
+                "base_model": card.base_model if card else None,
+                "eval": card.eval if card else None,
+                "tenants": sorted(users.get(version.ref, [])),
+            })  # fmt: skip
+        listing.append({"name": name, "versions": versions})
+    if json_out:
+        typer.echo(json.dumps({"adapters": listing}))
+        return
+    table = Table("adapter", "created", "base", "format adherence", "tenants")
+    for entry in listing:
+        for v in entry["versions"]:
+            adherence = (v["eval"] or {}).get("adapter", {}).get("format_adherence")
+            shown = "-" if adherence is None else f"{adherence:.0%}"
+            table.add_row(f"{entry['name']}@{v['version']}", v["created_at"] or "-", v["base_model"] or "-",
+                          shown, ", ".join(v["tenants"]) or "-")  # fmt: skip
+    err.print(table if listing else f"no adapters in {registry.root}")
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+        TimeRemainingColumn(), console=err, disable=quiet, transient=False,
+    )  # fmt: skip
