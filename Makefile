@@ -11,10 +11,13 @@ VLLM_EXTRA ?= cpu
 # The demo keeps its index in the checkout; set RAGSERVE_DATA_DIR to put it elsewhere.
 RAGSERVE_DATA_DIR ?= $(CURDIR)/.data
 
-export HF_HUB_OFFLINE := 1
-export RAGSERVE_DATA_DIR
+# The demo's admin key, so `make adapters` and `ragserve reindex` can reach the running demo's admin API.
+RAGSERVE_ADMIN_KEY ?= demo-admin-key
 
-.PHONY: setup lint test demo serve bench bench-serve bench-embedders clean
+export HF_HUB_OFFLINE := 1
+export RAGSERVE_DATA_DIR RAGSERVE_ADMIN_KEY
+
+.PHONY: setup lint test demo adapters bench bench-serve bench-embedders clean
 
 setup: $(STAMP)
 
@@ -34,20 +37,21 @@ lint: setup
 test: lint
 	$(BIN)/pytest
 
+# The main job: vLLM (CPU) + the index + the OpenAI-compatible chat API on :8000, on the demo config.
 demo: setup
-	$(BIN)/ragserve reindex examples/acme/docs --tenant acme
-	$(BIN)/ragserve reindex examples/globex/docs --tenant globex
-	$(BIN)/ragserve search "How long does the Roadrunner battery last?" --tenant acme -k 3
-	$(BIN)/ragserve search "What is the refund policy?" --tenant globex -k 3
-	$(BIN)/ragserve stats --tenant acme
-
-# The chat service on the demo config: vLLM (CPU) + index + OpenAI-compatible API on :8000.
-serve: setup
-	@echo 'When it says "serving", call it:'
+	@echo 'When it says "serving", call it from another shell:'
 	@echo '  curl http://127.0.0.1:8000/v1/chat/completions -H "Authorization: Bearer acme-demo-key" \'
 	@echo '    -H "Content-Type: application/json" -d '"'"'{"messages": [{"role": "user", "content": "How long does the battery last?"}]}'"'"
-	@echo '  python -c "import openai; c = openai.OpenAI(base_url=\"http://127.0.0.1:8000/v1\", api_key=\"acme-demo-key\"); print(c.chat.completions.create(model=\"default\", messages=[{\"role\": \"user\", \"content\": \"What is the warranty?\"}]).choices[0].message.content)"'
+	@echo '  .venv/bin/python -c "import openai; c = openai.OpenAI(base_url=\"http://127.0.0.1:8000/v1\", api_key=\"acme-demo-key\"); print(c.chat.completions.create(model=\"default\", messages=[{\"role\": \"user\", \"content\": \"What is the warranty?\"}]).choices[0].message.content)"'
+	@echo '  make adapters    # train, evaluate and assign the demo style adapter to acme, live'
 	cd examples && ../$(BIN)/ragserve up --config ragserve.toml
+
+# The demo adapter: train the Acme house style on the CPU, evaluate it against prompting, assign it to acme
+# (through the running demo's admin API if it is up, else from its next start).
+adapters: setup
+	$(BIN)/ragserve adapters train examples/acme/style/acme-style.jsonl --name acme-style --epochs 2
+	$(BIN)/ragserve adapters eval acme-style
+	$(BIN)/ragserve adapters assign acme acme-style --config examples/ragserve.toml
 
 bench: setup
 	$(BIN)/python -m bench.ingest_bench

@@ -126,18 +126,22 @@ def split_dataset(
     if n_eval >= len(order):
         raise DatasetError(f"{report.path}: {len(order)} examples are too few to hold {n_eval} out")
     held, train = order[:n_eval], order[n_eval:]
-    train_prompts = {e.prompt_key for e in train}
-    train_replies = {e.reply.strip() for e in train}
-    kept = []
-    for example in held:
-        if example.prompt_key in train_prompts or example.reply.strip() in train_replies:
-            what = "prompt" if example.prompt_key in train_prompts else "reply"
+    prompts = {e.prompt_key for e in train}
+    replies = {e.reply.strip() for e in train}
+    kept = held
+    while True:  # a row moved to train can make another held-out row a leak in turn
+        leaks = [e for e in kept if e.prompt_key in prompts or e.reply.strip() in replies]
+        if not leaks:
+            break
+        for example in leaks:
+            what = "prompt" if example.prompt_key in prompts else "reply"
             report.problems.append(
                 LineProblem(example.line, f"its {what} is also in train", "kept in train only")
             )
-            train.append(example)
-        else:
-            kept.append(example)
+            prompts.add(example.prompt_key)
+            replies.add(example.reply.strip())
+        train += leaks
+        kept = [e for e in kept if e not in leaks]
     if not kept:
         raise DatasetError(f"{report.path}: every held-out row also appears in train")
     return sorted(train, key=lambda e: e.line), sorted(kept, key=lambda e: e.line)

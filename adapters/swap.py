@@ -1,9 +1,9 @@
 """Per-tenant adapters in a running vLLM server, swapped without a restart and without failing a request.
 
-A swap is: validate, load the new version under its own served name, switch the tenant's mapping (one
-dict assignment on the event loop, so atomic for requests), persist it, and unload the old version once
-the last request using it has finished. A request takes its served name and a lease on it in one step,
-with no await in between, so it runs to the end on the version it started with.
+A swap is: validate, load the new version under its own served name, persist the assignment, switch the
+tenant's mapping (one dict assignment on the event loop, so atomic for requests), and unload the old
+version once the last request using it has finished. A request takes its served name and a lease on it in
+one step, with no await in between, so it runs to the end on the version it started with.
 """
 
 import asyncio
@@ -89,9 +89,9 @@ class AdapterSwitch:
             raise InvalidTenantError(f"unknown tenant {tenant!r}")
         async with self._lock:
             new = await self._prepare(ref) if ref else None
-            old = self._current[tenant]
-            self._current[tenant] = new
             await asyncio.to_thread(self._store.set, tenant, new.ref if new else "")
+            old = self._current[tenant]
+            self._current[tenant] = new  # the switch: requests from here on get the new version
             if new is not None:
                 self._retired.discard(new.served_name)
             if old is not None and (new is None or old.served_name != new.served_name):

@@ -14,6 +14,7 @@ from typing import Any
 
 from adapters.dataset import Example
 from adapters.validation import SERVED_TARGET_MODULES
+from ragserve.chat_tokens import chat_token_ids
 
 __all__ = ["TrainConfig", "TrainResult", "train_lora"]
 
@@ -61,7 +62,7 @@ def train_lora(
     precision = _precision(config.precision, device)
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
     model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
-    model.to(torch.device(device))
+    model.to(torch.device(device))  # type: ignore[arg-type]  # transformers types .to as a decorator
     lora = LoraConfig(
         r=config.rank,
         lora_alpha=config.alpha,
@@ -115,14 +116,8 @@ def _precision(requested: str, device: str) -> str:
 
 def _encode(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[list[int], int]:
     """Token ids of the whole chat, and where the assistant's reply starts."""
-    prompt = _ids(tokenizer.apply_chat_template(messages[:-1], tokenize=True, add_generation_prompt=True))
-    full = _ids(tokenizer.apply_chat_template(messages, tokenize=True))
-    return full, len(prompt)
-
-
-def _ids(encoded: Any) -> list[int]:
-    # transformers 5 returns a BatchEncoding here; older versions a plain list of ids.
-    return list(encoded["input_ids"] if hasattr(encoded, "keys") else encoded)
+    prompt = chat_token_ids(tokenizer, messages[:-1], add_generation_prompt=True)
+    return chat_token_ids(tokenizer, messages), len(prompt)
 
 
 def _batches(

@@ -184,14 +184,12 @@ def _check_tensors(path: Path, base: BaseModelInfo, targets: list[str], max_rank
             raise AdapterInvalidError(f"{WEIGHTS_FILE}: tensor {key} is outside target_modules {targets}")
         out_features, in_features = base.weights[module][:2]
         shape = tuple(entry["shape"])
-        if len(shape) != 2:
-            raise AdapterInvalidError(f"{WEIGHTS_FILE}: tensor {key} has shape {list(shape)}, not a matrix")
-        r = shape[0] if kind == "A.weight" else shape[-1]
-        expected = (r, in_features) if kind == "A.weight" else (out_features, r)
-        if r > max_rank:
-            raise AdapterInvalidError(f"{WEIGHTS_FILE}: tensor {key} has rank {r}, above {max_rank}")
-        if shape != expected:
+        a = kind == "A.weight"
+        if len(shape) != 2 or (shape[1] != in_features if a else shape[0] != out_features):
+            needed = ["r", in_features] if a else [out_features, "r"]
             raise AdapterInvalidError(
-                f"{WEIGHTS_FILE}: tensor {key} has shape {list(shape)}, but the base model needs "
-                f"{['r', expected[1]] if kind == 'A.weight' else [expected[0], 'r']}"
+                f"{WEIGHTS_FILE}: tensor {key} has shape {list(shape)}, but the base model needs {needed}"
             )
+        rank = shape[0] if a else shape[1]
+        if rank > max_rank:
+            raise AdapterInvalidError(f"{WEIGHTS_FILE}: tensor {key} has rank {rank}, above {max_rank}")

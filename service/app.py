@@ -4,7 +4,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 
@@ -13,6 +12,7 @@ from adapters.registry import AdapterRegistry
 from adapters.swap import AdapterSwitch
 from adapters.validation import AdapterLimits, BaseModelInfo
 from ingest.runtime import IngestRuntime
+from ragserve.chat_tokens import chat_token_ids
 from ragserve.settings import Settings
 from service.auth import KeyRing
 from service.base_model import served_base_name
@@ -77,13 +77,8 @@ def _build_state(
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
 
     def count(messages: list[Message]) -> int:
-        ids: Any = tokenizer.apply_chat_template(
-            [{"role": m.role, "content": m.content} for m in messages],
-            tokenize=True,
-            add_generation_prompt=True,
-        )
-        # transformers 5 returns a BatchEncoding here; older versions a plain list of ids.
-        return len(ids["input_ids"]) if hasattr(ids, "keys") else len(ids)
+        chat = [{"role": m.role, "content": m.content} for m in messages]
+        return len(chat_token_ids(tokenizer, chat, add_generation_prompt=True))
 
     ingest = IngestRuntime.open(ingest_settings)
     ingest.embedder  # noqa: B018 - load the model now, not on the first request

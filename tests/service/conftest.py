@@ -9,7 +9,6 @@ import pytest
 from ingest.embedding import DenseEmbedder
 from ragserve.settings import Settings
 from service.app import create_app
-from service.base_model import ensure_base_model
 from service.config import BUNDLED_BASE, ModelConfig, ServeConfig, TenantConfig
 from service.settings import ServiceSettings
 from service.vllm_process import VllmProcess
@@ -19,11 +18,6 @@ from tests.service.harness import make_lora, running_app, running_vllm
 ADAPTER_REF = "acme-style@v1"
 ADAPTER = "acme-style--v1"  # its served name
 KEYS = {"acme": "acme-key", "globex": "globex-key"}
-
-
-@pytest.fixture(scope="session")
-def base_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return ensure_base_model(BUNDLED_BASE, tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="session")

@@ -96,13 +96,14 @@ def _example(rng: random.Random) -> dict[str, object]:
 def main() -> None:
     rng = random.Random(7)
     out = Path(__file__).with_name("acme-style.jsonl")
-    seen: set[str] = set()
+    replies: set[str] = set()
     lines: list[str] = []
     while len(lines) < COUNT:
-        line = json.dumps(_example(rng), ensure_ascii=False)
-        if line not in seen:
-            seen.add(line)
-            lines.append(line)
+        example = _example(rng)
+        reply = example["messages"][-1]["content"]  # type: ignore[index]
+        if reply not in replies:  # no two rows share a reply, so no held-out reply is seen in training
+            replies.add(reply)
+            lines.append(json.dumps(example, ensure_ascii=False))
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {len(lines)} examples to {out}")
 

@@ -1,0 +1,195 @@
+"""Per-tenant adapter swaps in the running service, against the real vLLM server: no request fails."""
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ingest.embedding import DenseEmbedder
+from service.config import BUNDLED_BASE
+from service.vllm_process import VllmProcess
+from tests.service.conftest import ADAPTER, KEYS, Service, serve
+
+ADMIN = {"Authorization": "Bearer admin-key"}
+V2 = "acme-style--v2"
+
+
+@pytest.fixture
+def fresh(
+    tmp_path: Path, embedder: DenseEmbedder, base_model_dir: Path, vllm: VllmProcess, adapters_root: Path
+) -> Iterator[Service]:
+    """A service of its own: nothing persisted, so acme starts on its configured acme-style@v1."""
+    yield from serve(tmp_path, embedder, base_model_dir, vllm.url, adapters_root)
+
+
+def _assign(service: Service, tenant: str, adapter: str) -> httpx.Response:
+    return httpx.put(
+        f"{service.url}/admin/tenants/{tenant}/adapter", json={"adapter": adapter}, headers=ADMIN, timeout=120
+    )
+
+
+def _chat(service: Service, tenant: str, max_tokens: int = 4) -> tuple[int, str]:
+    response = httpx.post(
+        f"{service.url}/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": "Hi"}], "max_tokens": max_tokens, "rag": False},
+        headers={"Authorization": f"Bearer {KEYS[tenant]}"},
+        timeout=120,
+    )
+    return response.status_code, response.json().get("model", response.text)
+
+
+def _models(service: Service, tenant: str) -> set[str]:
+    response = httpx.get(f"{service.url}/v1/models", headers={"Authorization": f"Bearer {KEYS[tenant]}"})
+    return {m["id"] for m in response.json()["data"]}
+
+
+def _loaded_in_vllm(vllm: VllmProcess) -> set[str]:
+    return {m["id"] for m in httpx.get(f"{vllm.url}/v1/models", timeout=10).json()["data"]}
+
+
+class _LongStream(threading.Thread):
+    """One streamed acme request long enough to span the swap; records the model of every chunk."""
+
+    def __init__(self, service: Service) -> None:
+        super().__init__(daemon=True)
+        self.service = service
+        self.models: set[str] = set()
+        self.generating = threading.Event()
+        self.events: list[str] = []
+
+    def run(self) -> None:
+        body = {"messages": [{"role": "user", "content": "Tell a long story."}], "max_tokens": 150,
+                "ignore_eos": True, "stream": True, "rag": False}  # fmt: skip
+        headers = {"Authorization": f"Bearer {KEYS['acme']}"}
+        url = f"{self.service.url}/v1/chat/completions"
+        with httpx.stream("POST", url, json=body, headers=headers, timeout=300) as response:
+            for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                self.events.append(data)
+                if data != "[DONE]" and (model := json.loads(data).get("model")):
+                    self.models.add(model)
+                    self.generating.set()
+
+
+def _load(
+    service: Service, tenant: str, stop: threading.Event, log: list[tuple[float, float, int, str]]
+) -> None:
+    while not stop.is_set():
+        started = time.monotonic()
+        status, model = _chat(service, tenant)
+        log.append((started, time.monotonic(), status, model))
+
+
+def test_a_swap_under_load_fails_no_request_and_unloads_the_old_version_after_its_last_request(
+    fresh: Service, vllm: VllmProcess
+) -> None:
+    long = _LongStream(fresh)
+    long.start()
+    assert long.generating.wait(120)
+    stop = threading.Event()
+    logs: dict[str, list[tuple[float, float, int, str]]] = {"acme": [], "globex": []}
+    workers = [threading.Thread(target=_load, args=(fresh, t, stop, logs[t])) for t in logs for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    time.sleep(3)
+    swap_started = time.monotonic()
+    response = _assign(fresh, "acme", "acme-style@v2")
+    swapped = time.monotonic()
+    assert response.status_code == 200, response.text
+    assert response.json() == {"tenant": "acme", "adapter": "acme-style@v2", "served_name": V2}
+    in_flight_still_loaded = ADAPTER in _loaded_in_vllm(vllm) and long.is_alive()
+    time.sleep(3)
+    stop.set()
+    for worker in [*workers, long]:
+        worker.join(300)
+
+    every = logs["acme"] + logs["globex"]
+    assert len(every) > 4 and all(status == 200 for _, _, status, _ in every), every
+    assert {model for *_, model in logs["globex"]} == {BUNDLED_BASE}
+    assert {model for started, *_, model in logs["acme"] if started < swap_started} <= {ADAPTER}
+    after = [model for started, *_, model in logs["acme"] if started > swapped]
+    assert after and set(after) == {V2}
+    # The stream that began before the swap finished, on the version it began with.
+    assert long.models == {ADAPTER} and long.events[-1] == "[DONE]"
+    assert in_flight_still_loaded, "the old version was unloaded while a request still used it"
+    deadline = time.monotonic() + 15
+    while ADAPTER in _loaded_in_vllm(vllm) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ADAPTER not in _loaded_in_vllm(vllm)
+    assert _models(fresh, "acme") == {"default", BUNDLED_BASE, V2}
+
+
+def test_a_refused_adapter_changes_nothing(fresh: Service, adapters_root: Path) -> None:
+    broken = adapters_root / "broken" / "v1"
+    if not broken.exists():
+        shutil.copytree(adapters_root / "acme-style" / "v1", broken)
+        config = json.loads((broken / "adapter_config.json").read_text())
+        (broken / "adapter_config.json").write_text(json.dumps({**config, "peft_type": "IA3"}))
+    cases = [
+        ("acme", "broken@v1", 400, "PEFT type is 'IA3'"),
+        ("acme", "missing", 404, "no adapter named 'missing'"),
+        ("acme", "acme-style@v9", 404, "has no version 'v9'"),
+        ("acme", "../../etc", 400, "is unsafe"),
+        ("nobody", "acme-style@v2", 404, "unknown tenant"),
+    ]
+    for tenant, adapter, status, message in cases:
+        response = _assign(fresh, tenant, adapter)
+        assert response.status_code == status, response.text
+        assert message in response.json()["error"]["message"]
+    no_key = httpx.put(f"{fresh.url}/admin/tenants/acme/adapter", json={"adapter": ""})
+    assert no_key.status_code == 401
+    assert _chat(fresh, "acme") == (200, ADAPTER)
+    assert _chat(fresh, "globex") == (200, BUNDLED_BASE)
+
+
+def test_back_to_the_base_model_and_assignments_survive_a_restart(
+    tmp_path: Path, embedder: DenseEmbedder, base_model_dir: Path, vllm: VllmProcess, adapters_root: Path
+) -> None:
+    for service in serve(tmp_path, embedder, base_model_dir, vllm.url, adapters_root):
+        assert _assign(service, "acme", "acme-style@v2").status_code == 200
+        assert (
+            _assign(service, "globex", "acme-style@v1").status_code == 200
+        )  # any tenant may use any adapter
+        assert _assign(service, "acme", "").json()["served_name"] == BUNDLED_BASE
+        assert _chat(service, "acme") == (200, BUNDLED_BASE)
+    persisted = json.loads((tmp_path / "data" / "assignments.json").read_text())
+    assert persisted == {"acme": "", "globex": "acme-style@v1"}
+    for service in serve(tmp_path, embedder, base_model_dir, vllm.url, adapters_root):
+        assert _models(service, "acme") == {"default", BUNDLED_BASE}  # not its configured v1
+        assert _chat(service, "globex") == (200, ADAPTER)
+        listing = httpx.get(f"{service.url}/admin/tenants", headers=ADMIN).json()
+        assert listing == {"tenants": {"acme": "", "globex": "acme-style@v1"}}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_when_vllm_forgets_an_adapter_the_service_loads_it_again(
+    fresh: Service, vllm: VllmProcess, stream: bool
+) -> None:
+    # As after a vLLM restart: the adapter is gone from the server, the service still maps acme to it.
+    httpx.post(
+        f"{vllm.url}/v1/unload_lora_adapter", json={"lora_name": ADAPTER}, timeout=30
+    ).raise_for_status()
+    assert ADAPTER not in _loaded_in_vllm(vllm)
+    body: dict[str, Any] = {
+        "messages": [{"role": "user", "content": "Hi"}],
+        "max_tokens": 4,
+        "stream": stream,
+    }
+    response = httpx.post(
+        f"{fresh.url}/v1/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {KEYS['acme']}"},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    assert f'"model": "{ADAPTER}"' in response.text.replace('"model":"', '"model": "')
+    assert '"error"' not in response.text
+    assert ADAPTER in _loaded_in_vllm(vllm)

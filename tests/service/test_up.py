@@ -1,0 +1,70 @@
+"""`ragserve up` as a real process: it serves, and SIGTERM lets an in-flight stream finish before it exits."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+
+from service import registration
+from service.vllm_process import VllmProcess, free_port, wait_for_ok
+from tests.service.conftest import KEYS, tenant_docs
+
+
+def _config(root: Path) -> Path:
+    docs = tenant_docs(root / "docs")
+    lines = ["[model]\nmax_tokens = 40\n"]
+    for tenant, folder in docs.items():
+        lines.append(f'[tenants.{tenant}]\napi_key = "{KEYS[tenant]}"\ndocs = "{folder}"\n')
+    path = root / "ragserve.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def test_up_serves_and_sigterm_lets_the_stream_in_flight_finish(
+    tmp_path: Path, vllm: VllmProcess, llm_in_data_dir: Path, data_dir: Path
+) -> None:
+    port = free_port()
+    cmd = [sys.executable, "-m", "ragserve.cli.main", "up", "--config", str(_config(tmp_path)),
+           "--vllm-url", vllm.url, "--port", str(port), "--data-dir", str(data_dir)]  # fmt: skip
+    log = (tmp_path / "up.log").open("wb")
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_for_ok(f"{url}/readyz", proc, 240), (tmp_path / "up.log").read_text()
+        assert registration.read(data_dir) == url
+        events: list[str] = []
+        started = threading.Event()
+
+        def stream() -> None:
+            body = {"messages": [{"role": "user", "content": "Tell a story."}], "max_tokens": 120,
+                    "ignore_eos": True, "stream": True, "rag": False}  # fmt: skip
+            headers = {"Authorization": f"Bearer {KEYS['globex']}"}
+            with httpx.stream(
+                "POST", f"{url}/v1/chat/completions", json=body, headers=headers, timeout=120
+            ) as r:
+                for line in r.iter_lines():
+                    if line.startswith("data:"):
+                        events.append(line[5:].strip())
+                        started.set()
+
+        client = threading.Thread(target=stream)
+        client.start()
+        assert started.wait(60)
+        proc.send_signal(signal.SIGTERM)
+        client.join(120)
+        assert proc.wait(timeout=90) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    output = (tmp_path / "up.log").read_text()
+    assert events[-1] == "[DONE]", output  # the stream was not cut off by the shutdown
+    assert '"citations"' in events[-2]
+    assert "serving on" in output and "stopping" in output and "Traceback" not in output
+    assert registration.read(data_dir) is None
