@@ -85,7 +85,7 @@ class AdapterRegistry:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _SAFE.fullmatch(p.name))
 
     def versions(self, name: str) -> list[AdapterVersion]:
-        folder = self._inside(self.root / check_safe_name(name, "name"))
+        folder = self._folder(name)
         if not folder.is_dir():
             return []
         found = [p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
@@ -114,7 +114,7 @@ class AdapterRegistry:
 
     def publish(self, name: str, staged: Path) -> AdapterVersion:
         """Moves a finished staging folder in as the next version, in one rename: never half-written."""
-        folder = self._inside(self.root / check_safe_name(name, "name"))
+        folder = self._folder(name)
         folder.mkdir(parents=True, exist_ok=True)
         while True:
             version = self.next_version(name)
@@ -127,11 +127,13 @@ class AdapterRegistry:
             return AdapterVersion(name, version, folder / version)
 
     def staging_dir(self, name: str) -> Path:
-        folder = self._inside(self.root / check_safe_name(name, "name"))
-        staging = folder / f".staging-{os.getpid()}"
+        staging = self._folder(name) / f".staging-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         return staging
+
+    def _folder(self, name: str) -> Path:
+        return self._inside(self.root / check_safe_name(name, "name"))
 
     def _inside(self, path: Path) -> Path:
         """Refuses a path that resolves outside the registry, as a symlinked name or version would."""

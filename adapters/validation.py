@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.card import AdapterCard
 from adapters.registry import AdapterVersion, check_safe_name
 from ragserve.errors import AdapterInvalidError
 
@@ -130,7 +129,7 @@ def _read_config(folder: Path) -> dict[str, Any]:
 
 
 def _check_base(version: AdapterVersion, config: dict[str, Any], base: BaseModelInfo) -> None:
-    card = AdapterCard.read(version.path)
+    card = version.card()
     if card is not None:
         claimed = card.base_model
     else:

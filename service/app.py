@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from adapters.assignments import AssignmentStore
 from adapters.registry import AdapterRegistry
 from adapters.swap import AdapterSwitch
-from adapters.validation import AdapterLimits, BaseModelInfo
+from adapters.validation import BaseModelInfo
 from ingest.runtime import IngestRuntime
 from ragserve.chat_tokens import chat_token_ids
 from ragserve.settings import Settings
@@ -26,11 +26,7 @@ from service.settings import ServiceSettings
 from service.state import ServiceState
 from service.vllm_client import VllmClient
 
-__all__ = ["base_served_name", "create_app"]
-
-
-def base_served_name(config: ServeConfig) -> str:
-    return served_base_name(config.model.base)
+__all__ = ["create_app"]
 
 
 def create_app(
@@ -46,8 +42,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await asyncio.to_thread(_build_state, config, settings, ingest_settings, model_dir, vllm_url)
         try:
-            configured = {name: tenant.adapter for name, tenant in config.tenants.items()}
-            await state.adapters.start(configured)
+            await state.adapters.start(config.adapters())
             app.state.ragserve = state
             yield
         finally:
@@ -83,12 +78,12 @@ def _build_state(
     ingest = IngestRuntime.open(ingest_settings)
     ingest.embedder  # noqa: B018 - load the model now, not on the first request
     vllm = VllmClient(vllm_url, settings.vllm_timeout_s)
-    base_name = base_served_name(config)
+    base_name = served_base_name(config.model.base)
     switch = AdapterSwitch(
         vllm,
         AdapterRegistry(ingest_settings.adapters_root),
         BaseModelInfo.read(base_name, model_dir),
-        AdapterLimits(settings.max_lora_rank, settings.adapter_max_bytes),
+        settings.adapter_limits(),
         AssignmentStore.in_data_dir(ingest_settings.data_dir),
         config.tenants,
     )

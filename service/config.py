@@ -80,6 +80,10 @@ class ServeConfig(_Strict):
     tenants: dict[str, TenantConfig]
     path: Path | None = None
 
+    def adapters(self) -> dict[str, str]:
+        """Each tenant's configured adapter ref; "" for the base model."""
+        return {name: tenant.adapter for name, tenant in self.tenants.items()}
+
     @field_validator("tenants")
     @classmethod
     def _names(cls, tenants: dict[str, TenantConfig]) -> dict[str, TenantConfig]:

@@ -3,6 +3,8 @@
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.validation import AdapterLimits
+
 __all__ = ["ServiceSettings"]
 
 
@@ -22,3 +24,6 @@ class ServiceSettings(BaseSettings):
     retrieval_timeout_s: float = Field(default=15.0, gt=0)
     max_lora_rank: int = Field(default=16, ge=1, le=512)
     adapter_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+
+    def adapter_limits(self) -> AdapterLimits:
+        return AdapterLimits(self.max_lora_rank, self.adapter_max_bytes)

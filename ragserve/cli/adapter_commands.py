@@ -3,6 +3,7 @@
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -15,10 +16,10 @@ from adapters.card import AdapterCard, DatasetInfo, TrainingInfo
 from adapters.dataset import load_dataset, split_dataset
 from adapters.dataset_card import DatasetCard
 from adapters.evaluation import SETUPS, evaluate
-from adapters.registry import AdapterRegistry, AdapterVersion
+from adapters.registry import AdapterRegistry, AdapterVersion, check_safe_name
 from adapters.report import eval_json, write_report
 from adapters.training import TrainConfig, train_lora
-from adapters.validation import AdapterLimits, BaseModelInfo, validate
+from adapters.validation import BaseModelInfo, validate
 from ragserve.chat_tokens import chat_token_ids
 from ragserve.cli.common import DataDirOption, JsonOption, cli_errors, err, make_settings
 from ragserve.cli.via_service import admin_request, running_service
@@ -44,11 +45,6 @@ BaseOption = Annotated[
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The service's ragserve.toml")]
 
 
-def _limits() -> AdapterLimits:
-    service = ServiceSettings()
-    return AdapterLimits(service.max_lora_rank, service.adapter_max_bytes)
-
-
 @adapters_app.command("train")
 @cli_errors
 def train(
@@ -70,9 +66,10 @@ def train(
 
     settings = make_settings(data_dir, None)
     registry = AdapterRegistry(settings.adapters_root)
-    registry.next_version(name)  # refuses an unsafe name before any work
-    if rank > _limits().max_rank:
-        raise AdapterInvalidError(f"rank {rank} is above the server's --max-lora-rank {_limits().max_rank}")
+    check_safe_name(name, "name")  # before any work
+    limits = ServiceSettings().adapter_limits()
+    if rank > limits.max_rank:
+        raise AdapterInvalidError(f"rank {rank} is above the server's --max-lora-rank {limits.max_rank}")
     DatasetCard.for_dataset(dataset)  # a broken card fails now, not after training
     base_dir = ensure_base_model(base, settings.models_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
@@ -109,9 +106,9 @@ def train(
         ),
     ).write(staging)  # fmt: skip
     version = registry.publish(name, staging)
-    validate(version, BaseModelInfo.read(served_base_name(base), base_dir), _limits())
+    validate(version, BaseModelInfo.read(served_base_name(base), base_dir), limits)
     out = {"adapter": version.ref, "path": str(version.path), "dataset": report.to_json(),
-           "train": len(train_rows), "eval": len(held_out), "training": result.__dict__}  # fmt: skip
+           "train": len(train_rows), "eval": len(held_out), "training": asdict(result)}  # fmt: skip
     if json_out:
         typer.echo(json.dumps(out))
     else:
@@ -153,7 +150,7 @@ def eval_(
     )
     base_dir = ensure_base_model(base or card.base_model, settings.models_dir)
     base_name = card.base_model if base is None else served_base_name(base)
-    validate(version, BaseModelInfo.read(base_name, base_dir), _limits())
+    validate(version, BaseModelInfo.read(base_name, base_dir), ServiceSettings().adapter_limits())
     dataset_card = DatasetCard.for_dataset(dataset)
     err.print(f"evaluating {version.ref} on {len(held_out)} held-out examples, 4 set-ups")
     scores = _with_vllm(
@@ -192,9 +189,10 @@ def _with_vllm(
     async def run(vllm_url: str) -> T:
         client = VllmClient(vllm_url, timeout_s=600)
         try:
-            if base_name not in await client.served_models():
+            served = await client.served_models()
+            if base_name not in served:
                 raise ConfigError(f"the vLLM server at {vllm_url} does not serve {base_name}")
-            was_loaded = version.served_name in await client.served_models()
+            was_loaded = version.served_name in served
             await client.load_lora(version.served_name, version.path)
             try:
                 return await work(client)
@@ -246,7 +244,11 @@ def assign(
     if ref.strip():
         version = AdapterRegistry(settings.adapters_root).resolve(ref.strip())
         base_dir = ensure_base_model(cfg.model.base, settings.models_dir)
-        validate(version, BaseModelInfo.read(served_base_name(cfg.model.base), base_dir), _limits())
+        validate(
+            version,
+            BaseModelInfo.read(served_base_name(cfg.model.base), base_dir),
+            ServiceSettings().adapter_limits(),
+        )
     AssignmentStore.in_data_dir(settings.data_dir).set(tenant, version.ref if version else "")
     typer.echo(
         f"{tenant} now uses {version.ref if version else 'the base model'} (from the service's next start)"
@@ -265,7 +267,7 @@ def list_(
     """Every adapter, its versions, their eval scores, and which tenants use which version."""
     settings = make_settings(data_dir, None)
     registry = AdapterRegistry(settings.adapters_root)
-    configured = {n: t.adapter for n, t in load_config(config).tenants.items()} if config else {}
+    configured = load_config(config).adapters() if config else {}
     store = AssignmentStore.in_data_dir(settings.data_dir)
     assigned = {**configured, **store.read()}
     users: dict[str, list[str]] = {}

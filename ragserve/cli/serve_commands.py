@@ -8,14 +8,14 @@ import typer
 
 from adapters.assignments import AssignmentStore
 from adapters.registry import AdapterRegistry
-from adapters.validation import AdapterLimits, BaseModelInfo, validate
+from adapters.validation import BaseModelInfo, validate
 from ingest.runtime import IngestRuntime
 from ragserve.cli.common import DataDirOption, QdrantUrlOption, cli_errors, err, make_settings
 from ragserve.errors import RagserveError
 from ragserve.settings import Settings
 from service import registration
-from service.app import base_served_name, create_app
-from service.base_model import ensure_base_model
+from service.app import create_app
+from service.base_model import ensure_base_model, served_base_name
 from service.config import ServeConfig, load_config
 from service.settings import ServiceSettings
 from service.vllm_process import VllmProcess, VllmSpec
@@ -56,7 +56,7 @@ def up(
         if url is None:
             spec = VllmSpec(
                 model_dir,
-                base_served_name(cfg),
+                served_base_name(cfg.model.base),
                 service.vllm_port,
                 cfg.model.max_model_len,
                 service.vllm_dtype,
@@ -89,11 +89,10 @@ def up(
 
 def _check_adapters(cfg: ServeConfig, settings: Settings, service: ServiceSettings, model_dir: Path) -> None:
     """Every tenant's adapter is validated before anything starts, so a bad one is a one-line error."""
-    configured = {name: tenant.adapter for name, tenant in cfg.tenants.items()}
     registry = AdapterRegistry(settings.adapters_root)
-    base = BaseModelInfo.read(base_served_name(cfg), model_dir)
-    limits = AdapterLimits(service.max_lora_rank, service.adapter_max_bytes)
-    for tenant, ref in AssignmentStore.in_data_dir(settings.data_dir).effective(configured).items():
+    base = BaseModelInfo.read(served_base_name(cfg.model.base), model_dir)
+    limits = service.adapter_limits()
+    for tenant, ref in AssignmentStore.in_data_dir(settings.data_dir).effective(cfg.adapters()).items():
         if ref:
             try:
                 validate(registry.resolve(ref), base, limits)

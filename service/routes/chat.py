@@ -3,7 +3,7 @@
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -98,7 +98,7 @@ async def _complete_unless_disconnected(
     state: ServiceState, payload: dict[str, Any], request: Request
 ) -> dict[str, Any]:
     """A client that hangs up cancels its vLLM request instead of leaving it to run."""
-    task = asyncio.create_task(_reloading(state, payload, state.vllm.chat))
+    task = asyncio.create_task(_complete_reloading(state, payload))
     while True:
         done, _ = await asyncio.wait({task}, timeout=0.25)
         if done:
@@ -108,22 +108,18 @@ async def _complete_unless_disconnected(
             raise UpstreamError("the client disconnected")
 
 
-async def _reloading(
-    state: ServiceState,
-    payload: dict[str, Any],
-    call: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]],
-) -> dict[str, Any]:
+async def _complete_reloading(state: ServiceState, payload: dict[str, Any]) -> dict[str, Any]:
     """If vLLM answers that the adapter does not exist (it restarted), load it again and retry once."""
     try:
-        return await call(payload)
+        return await state.vllm.chat(payload)
     except ModelNotAllowedError:
         if not await state.adapters.reload(payload["model"]):
             raise
-    return await call(payload)
+    return await state.vllm.chat(payload)
 
 
 async def _stream_reloading(state: ServiceState, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-    """The streaming form of _reloading: vLLM's 404 comes before the first chunk, so a retry is clean."""
+    """Streaming, the same: vLLM's 404 comes before the first chunk, so a retry is clean."""
     try:
         async for chunk in state.vllm.stream_chat(payload):
             yield chunk
