@@ -1,15 +1,22 @@
-"""The OpenAI-compatible vLLM server, over HTTP: every call has a timeout, every failure a clear error."""
+"""The OpenAI-compatible vLLM server, over HTTP: every call has a timeout, every failure a clear error.
+
+aiohttp, not httpx: on the hot path (one streamed request of 32 chunks) it costs about a third of the CPU,
+measured side by side, and on a small machine the service shares its cores with vLLM.
+"""
 
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 
 from ragserve.errors import ModelNotAllowedError, UpstreamError
 
 __all__ = ["VllmClient"]
+
+_FAILURES = (aiohttp.ClientError, TimeoutError)
+_MAX_LINE_BYTES = 1 << 22  # one SSE line; vLLM's chunks with logprobs stay far below
 
 
 class VllmClient:
@@ -17,21 +24,31 @@ class VllmClient:
 
     def __init__(self, base_url: str, timeout_s: float = 120.0, connect_timeout_s: float = 5.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-        )
+        # No total cap (a long answer may take minutes), but no silence longer than timeout_s.
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout_s, sock_read=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        """Made on first use, inside the event loop that uses it."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                self.base_url,
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=256),
+                read_bufsize=_MAX_LINE_BYTES,
+            )
+        return self._session
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     async def healthy(self, timeout_s: float = 2.0) -> bool:
         try:
-            response = await self._http.get("/health", timeout=timeout_s)
-        except httpx.HTTPError:
+            async with self._http().get("/health", timeout=aiohttp.ClientTimeout(total=timeout_s)) as r:
+                return r.status == 200
+        except _FAILURES:
             return False
-        return response.status_code == 200
 
     async def served_models(self) -> set[str]:
         listing = await self._json("GET", "/v1/models")
@@ -52,42 +69,52 @@ class VllmClient:
     async def stream_chat(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """Yields vLLM's chunks; leaving the loop early closes the connection, which aborts the request."""
         body = {**payload, "stream": True, "stream_options": {"include_usage": True}}
+        finished = False
         try:
-            async with self._http.stream("POST", "/v1/chat/completions", json=body) as response:
-                if response.status_code != 200:
-                    await response.aread()
-                    _raise_for(response)
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
+            async with self._http().post("/v1/chat/completions", json=body) as response:
+                if response.status != 200:
+                    _raise_for(response.status, await response.text())
+                async for raw in response.content:
+                    line = raw.decode().strip()
+                    if finished or not line.startswith("data:"):
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
-                        return
+                        # Read on to the end of the body rather than return: a response closed before
+                        # its end closes its connection too, and the next request pays for a new one.
+                        finished = True
+                        continue
                     yield json.loads(data)
-        except httpx.HTTPError as exc:
-            raise UpstreamError(f"vLLM stream failed: {type(exc).__name__}: {exc}") from exc
-        raise UpstreamError("vLLM closed the stream before it finished")
+        except _FAILURES as exc:
+            raise UpstreamError(f"vLLM stream failed: {_describe(exc)}") from exc
+        if not finished:
+            raise UpstreamError("vLLM closed the stream before it finished")
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            response = await self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise UpstreamError(f"vLLM at {self.base_url} is unreachable: {type(exc).__name__}") from exc
-        _raise_for(response)
+            async with self._http().request(method, path, **kwargs) as response:
+                status, text = response.status, await response.text()
+        except _FAILURES as exc:
+            raise UpstreamError(f"vLLM at {self.base_url} is unreachable: {_describe(exc)}") from exc
+        _raise_for(status, text)
         try:
-            result: dict[str, Any] = response.json()
+            result: dict[str, Any] = json.loads(text)
         except ValueError:  # the LoRA endpoints answer 200 with plain text
-            return {"text": response.text}
+            return {"text": text}
         return result
 
 
-def _raise_for(response: httpx.Response) -> None:
-    if response.status_code == 200:
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _raise_for(status: int, text: str) -> None:
+    if status == 200:
         return
     try:
-        message = str(response.json().get("error", {}).get("message") or response.text)
+        message = str(json.loads(text).get("error", {}).get("message") or text)
     except (ValueError, AttributeError):
-        message = response.text
-    if response.status_code == 404:
+        message = text
+    if status == 404:
         raise ModelNotAllowedError(f"vLLM: {message}")
-    raise UpstreamError(f"vLLM answered {response.status_code}: {message[:500]}")
+    raise UpstreamError(f"vLLM answered {status}: {message[:500]}")
