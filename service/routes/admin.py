@@ -16,7 +16,7 @@ from service.deps import StateDep
 __all__ = ["router"]
 
 
-def require_admin(state: StateDep, authorization: Annotated[str | None, Header()] = None) -> None:
+async def require_admin(state: StateDep, authorization: Annotated[str | None, Header()] = None) -> None:
     key = state.settings.admin_key
     if key is None:
         raise AuthError("the admin API is off: set RAGSERVE_ADMIN_KEY to enable it")
