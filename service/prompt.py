@@ -86,4 +86,4 @@ def system_text(system_prompt: str, extra: list[str], blocks: Sequence[Hit]) -> 
             "Answer using the numbered context below. Cite the blocks you use as [1], [2]. "
             "If the context does not contain the answer, say you do not know.\n\nContext:\n" + context
         )
-    return "\n\n".join(parts)
+    return "\n\n".join(part for part in parts if part)

@@ -2,7 +2,7 @@ import pytest
 
 from ingest.search import Hit
 from ragserve.errors import PromptTooLongError
-from service.prompt import Message, PromptBuilder, cited_blocks, retrieval_query
+from service.prompt import Message, PromptBuilder, cited_blocks, retrieval_query, system_text
 
 
 def _count(messages: list[Message]) -> int:
@@ -21,6 +21,11 @@ def test_blocks_are_numbered_after_the_system_prompt_then_the_conversation_follo
     assert "[1] doc1.md > Heading 1\n" in system.content
     assert "[2] doc2.md > Heading 2\n" in system.content
     assert user == Message("user", "Q?")
+
+
+def test_without_blocks_or_a_tenant_prompt_the_clients_system_message_passes_unchanged() -> None:
+    assert system_text("", ["You are a helpful assistant."], []) == "You are a helpful assistant."
+    assert system_text("Be brief.", ["  ", "Use French."], []) == "Be brief.\n\nUse French."
 
 
 def test_lowest_ranked_blocks_are_dropped_first_to_fit() -> None:
