@@ -21,7 +21,7 @@ from adapters.report import eval_json, write_report
 from adapters.training import TrainConfig, train_lora
 from adapters.validation import BaseModelInfo, validate
 from ragserve.chat_tokens import chat_token_ids
-from ragserve.cli.common import DataDirOption, JsonOption, cli_errors, err, make_settings
+from ragserve.cli.common import DataDirOption, JsonOption, cli_errors, err, load_settings, make_settings
 from ragserve.cli.via_service import admin_request, running_service
 from ragserve.errors import AdapterInvalidError, ConfigError, DatasetError, InvalidTenantError, RagserveError
 from ragserve.settings import Settings
@@ -67,7 +67,7 @@ def train(
     settings = make_settings(data_dir, None)
     registry = AdapterRegistry(settings.adapters_root)
     check_safe_name(name, "name")  # before any work
-    limits = ServiceSettings().adapter_limits()
+    limits = load_settings(ServiceSettings).adapter_limits()
     if rank > limits.max_rank:
         raise AdapterInvalidError(f"rank {rank} is above the server's --max-lora-rank {limits.max_rank}")
     DatasetCard.for_dataset(dataset)  # a broken card fails now, not after training
@@ -150,7 +150,8 @@ def eval_(
     )
     base_dir = ensure_base_model(base or card.base_model, settings.models_dir)
     base_name = card.base_model if base is None else served_base_name(base)
-    validate(version, BaseModelInfo.read(base_name, base_dir), ServiceSettings().adapter_limits())
+    limits = load_settings(ServiceSettings).adapter_limits()
+    validate(version, BaseModelInfo.read(base_name, base_dir), limits)
     dataset_card = DatasetCard.for_dataset(dataset)
     err.print(f"evaluating {version.ref} on {len(held_out)} held-out examples, 4 set-ups")
     scores = _with_vllm(
@@ -204,7 +205,7 @@ def _with_vllm(
 
     if url is not None:
         return asyncio.run(run(url))
-    service = ServiceSettings()
+    service = load_settings(ServiceSettings)
     spec = VllmSpec(
         base_dir, base_name, free_port(), dtype=service.vllm_dtype, max_lora_rank=service.max_lora_rank
     )
@@ -247,7 +248,7 @@ def assign(
         validate(
             version,
             BaseModelInfo.read(served_base_name(cfg.model.base), base_dir),
-            ServiceSettings().adapter_limits(),
+            load_settings(ServiceSettings).adapter_limits(),
         )
     AssignmentStore.in_data_dir(settings.data_dir).set(tenant, version.ref if version else "")
     typer.echo(

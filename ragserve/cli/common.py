@@ -7,6 +7,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 from rich.console import Console
 from rich.markup import escape
 
@@ -20,11 +21,13 @@ __all__ = [
     "TenantOption",
     "cli_errors",
     "err",
+    "load_settings",
     "make_settings",
 ]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+S = TypeVar("S", bound=BaseSettings)
 
 err = Console(stderr=True)
 
@@ -45,14 +48,14 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machine
 
 
 def make_settings(data_dir: Path | None, qdrant_url: str | None) -> Settings:
-    """Settings from the environment, with the command-line options taking precedence."""
-    overrides: dict[str, Any] = {}
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir
-    if qdrant_url is not None:
-        overrides["qdrant_url"] = qdrant_url
+    return load_settings(Settings, data_dir=data_dir, qdrant_url=qdrant_url)
+
+
+def load_settings(cls: type[S], **options: Any) -> S:
+    """Settings from the environment, with the command-line options given (not None) taking precedence;
+    an invalid value is a one-line ConfigError, not a traceback."""
     try:
-        return Settings(**overrides)
+        return cls(**{name: value for name, value in options.items() if value is not None})
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from None

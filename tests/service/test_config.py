@@ -2,7 +2,9 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from ragserve.cli.main import app
 from ragserve.errors import AuthError, ConfigError
 from service.auth import KeyRing
 from service.config import load_config
@@ -76,3 +78,18 @@ def test_bad_configs_fail_at_start_with_the_reason(tmp_path: Path, body: str, me
 def test_a_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [("RAGSERVE_API_CPUS", "some", "api_cpus: Value error, 'some' is not a CPU list"),
+     ("RAGSERVE_PORT", "eighty", "port: Input should be a valid integer")],
+)  # fmt: skip
+def test_a_bad_service_setting_is_one_line_from_up_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    result = CliRunner().invoke(app, ["up", "--config", str(_write(tmp_path, GOOD))])
+    assert result.exit_code == 1
+    assert f"invalid settings: {message}" in result.stderr
+    assert "Traceback" not in result.output
