@@ -1,9 +1,10 @@
 """Service settings, from RAGSERVE_* environment variables; secrets never live in the config file."""
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.validation import AdapterLimits
+from service.cpu_placement import parse_cpu_list
 
 __all__ = ["ServiceSettings"]
 
@@ -24,6 +25,16 @@ class ServiceSettings(BaseSettings):
     retrieval_timeout_s: float = Field(default=15.0, gt=0)
     max_lora_rank: int = Field(default=16, ge=1, le=512)
     adapter_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    # Where `ragserve up` runs the API: "auto" keeps it off the cores of the vLLM it starts on a CPU,
+    # "all" leaves it to the scheduler, or a CPU list such as "1,3-5".
+    api_cpus: str = "auto"
+
+    @field_validator("api_cpus")
+    @classmethod
+    def _cpu_list_or_keyword(cls, value: str) -> str:
+        if value not in ("auto", "all"):
+            parse_cpu_list(value)
+        return value
 
     def adapter_limits(self) -> AdapterLimits:
         return AdapterLimits(self.max_lora_rank, self.adapter_max_bytes)

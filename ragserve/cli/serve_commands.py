@@ -10,13 +10,14 @@ from adapters.assignments import AssignmentStore
 from adapters.registry import AdapterRegistry
 from adapters.validation import BaseModelInfo, validate
 from ingest.runtime import IngestRuntime
-from ragserve.cli.common import DataDirOption, QdrantUrlOption, cli_errors, err, make_settings
+from ragserve.cli.common import DataDirOption, QdrantUrlOption, cli_errors, err, load_settings, make_settings
 from ragserve.errors import RagserveError
 from ragserve.settings import Settings
 from service import registration
 from service.app import create_app
 from service.base_model import ensure_base_model, served_base_name
 from service.config import ServeConfig, load_config
+from service.cpu_placement import api_cpus, pin_process
 from service.settings import ServiceSettings
 from service.vllm_process import VllmProcess, VllmSpec
 
@@ -45,8 +46,7 @@ def up(
 
     cfg = load_config(config)
     settings = make_settings(data_dir, qdrant_url)
-    overrides: dict[str, Any] = {"port": port, "host": host, "vllm_url": vllm_url}
-    service = ServiceSettings(**{k: v for k, v in overrides.items() if v is not None})
+    service = load_settings(ServiceSettings, port=port, host=host, vllm_url=vllm_url)
     signal.signal(signal.SIGTERM, _interrupt)  # until uvicorn installs its own: stop vLLM on the way out
     model_dir = ensure_base_model(cfg.model.base, settings.models_dir)
     _check_adapters(cfg, settings, service, model_dir)
@@ -72,6 +72,7 @@ def up(
                 report = runtime.reindexer().run(tenant.docs, name)
                 counts = f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged"
                 err.print(f"indexed {name}: {counts}")
+        _place_api(service.api_cpus, process)
         app = create_app(cfg, service, settings, model_dir, url)
         err.print(f"serving on http://{service.host}:{service.port}/v1 (Ctrl-C to stop)")
         registration.record(settings.data_dir, f"http://{_reachable(service.host)}:{service.port}")
@@ -98,6 +99,15 @@ def _check_adapters(cfg: ServeConfig, settings: Settings, service: ServiceSettin
                 validate(registry.resolve(ref), base, limits)
             except RagserveError as exc:
                 raise type(exc)(f"tenant {tenant}'s adapter {ref}: {exc}") from exc
+
+
+def _place_api(setting: str, process: VllmProcess | None) -> None:
+    """After indexing (which may use every core while vLLM idles), the API moves off vLLM's compute cores."""
+    cpus = api_cpus(setting, process.pid if process is not None else None)
+    if cpus:
+        pin_process(cpus)
+        where = "off vLLM's compute cores" if setting == "auto" else "as RAGSERVE_API_CPUS says"
+        err.print(f"API on CPUs {','.join(str(c) for c in sorted(cpus))}, {where}")
 
 
 def _reachable(host: str) -> str:

@@ -1,4 +1,5 @@
-"""`ragserve up` as a real process: it serves, and SIGTERM lets an in-flight stream finish before it exits."""
+"""`ragserve up` as a real process: it serves, SIGTERM lets an in-flight stream finish before it exits, and a
+vLLM it started itself runs on its own cores and stops with it."""
 
 import os
 import signal
@@ -8,8 +9,10 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 
 from service import registration
+from service.cpu_placement import bound_cpus
 from service.vllm_process import VllmProcess, free_port, wait_for_ok
 from tests.service.conftest import KEYS, tenant_docs
 
@@ -68,3 +71,47 @@ def test_up_serves_and_sigterm_lets_the_stream_in_flight_finish(
     assert '"citations"' in events[-2]
     assert "serving on" in output and output.rstrip().endswith("stopped") and "Traceback" not in output
     assert registration.read(data_dir) is None
+
+
+def _vllm_child(pid: int) -> int:
+    """The vLLM server that the process pid started."""
+    for entry in Path("/proc").iterdir():
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid and b"vllm.entrypoints" in command:
+            return int(entry.name)
+    raise AssertionError(f"process {pid} has started no vLLM")
+
+
+def test_up_starts_its_own_vllm_keeps_off_its_cores_and_stops_it(
+    tmp_path: Path, llm_in_data_dir: Path, data_dir: Path
+) -> None:
+    port, vllm_port = free_port(), free_port()
+    cmd = [sys.executable, "-m", "ragserve.cli.main", "up", "--config", str(_config(tmp_path)),
+           "--port", str(port), "--data-dir", str(data_dir)]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAGSERVE_VLLM_PORT": str(vllm_port)}
+    log_path = tmp_path / "up.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url, vllm_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{vllm_port}"
+    try:
+        assert wait_for_ok(f"{url}/readyz", proc, 400), log_path.read_text()
+        body = {"messages": [{"role": "user", "content": "When do refunds apply?"}], "max_tokens": 8}
+        answer = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60,
+                            headers={"Authorization": f"Bearer {KEYS['globex']}"})  # fmt: skip
+        assert answer.status_code == 200 and answer.json()["citations"]
+        ours, compute = os.sched_getaffinity(0), bound_cpus(_vllm_child(proc.pid))
+        if len(ours) > 1:  # vLLM binds its compute threads; the API takes the CPUs it left
+            assert compute and os.sched_getaffinity(proc.pid) == ours - compute
+            assert "off vLLM's compute cores" in log_path.read_text()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=90) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with pytest.raises(httpx.ConnectError):  # vLLM went with it
+        httpx.get(f"{vllm_url}/health", timeout=5)
+    assert log_path.read_text().rstrip().endswith("stopped")
