@@ -1,5 +1,8 @@
 """Serving benchmark, measured side by side in one run against one real vLLM server.
 
+`ragserve up` starts vLLM itself, as in `make demo`; the direct calls go to that same vLLM. The load generator
+runs on the CPUs the API runs on (off vLLM's compute cores), so it disturbs neither set-up.
+
 1. Service overhead: the service (retrieval off, so the final prompt is known) against calling vLLM directly
    with that same final prompt, at concurrency 1 and 8; time to first token and total, p50 and p95.
    Target: service/direct <= 1.05. Retrieval is measured on its own.
@@ -20,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +34,10 @@ import httpx
 from bench.stats import summary_ms
 from service.base_model import ensure_base_model
 from service.config import BUNDLED_BASE
+from service.cpu_placement import pin_process
 from service.vllm_process import wait_for_ok
 from tests.factories import make_corpus
-from tests.service.harness import free_port, make_lora, running_vllm
+from tests.service.harness import free_port, make_lora
 
 ADAPTERS = [f"style{i}" for i in range(4)]
 SYSTEM = "You are a helpful assistant."
@@ -85,18 +90,22 @@ def _body(model: str, max_tokens: int, **extra: Any) -> dict[str, Any]:
     }
 
 
-def overhead(url: str, vllm_url: str, tokens: int, requests: int) -> dict[str, Any]:
-    """Service against direct vLLM with the same final prompt: with retrieval off, the client's messages."""
+def overhead(url: str, vllm_url: str, tokens: int, rounds: int) -> dict[str, Any]:
+    """Service against direct vLLM with the same final prompt: with retrieval off, the client's messages.
+
+    At concurrency 8 a round is one burst of 8, whose time to first token vLLM's batching sets for all 8
+    together; many alternating rounds, not many requests per round, are what average out its noise."""
     direct_body = _body(BUNDLED_BASE, tokens)
     service_body = _body("default", tokens, rag=False)
     asyncio.run(_batch(url, [(service_body, "base-key")] * 2, 1))  # warm-up
-    results: dict[str, Any] = {}
-    for concurrency, n in ((1, 8), (8, requests)):
-        via: list[tuple[float, float, int]] = []
-        direct: list[tuple[float, float, int]] = []
-        for _ in range(2):  # alternate, so drift hits both alike
-            via += asyncio.run(_batch(url, [(service_body, "base-key")] * (n // 2), concurrency))
-            direct += asyncio.run(_batch(vllm_url, [(direct_body, "none")] * (n // 2), concurrency))
+    results: dict[str, Any] = {"rounds": rounds}
+    for concurrency, per_round in ((1, 2), (8, 8)):
+        runs: dict[str, list[tuple[float, float, int]]] = {"service": [], "direct": []}
+        setups = [("service", url, service_body, "base-key"), ("direct", vllm_url, direct_body, "none")]
+        for i in range(rounds):  # alternate, each going first in turn, so drift hits both alike
+            for name, base, body, key in setups if i % 2 == 0 else setups[::-1]:
+                runs[name] += asyncio.run(_batch(base, [(body, key)] * per_round, concurrency))
+        via, direct = runs["service"], runs["direct"]
         row: dict[str, Any] = {
             "service_ttft": summary_ms([r[0] for r in via]),
             "direct_ttft": summary_ms([r[0] for r in direct]),
@@ -152,20 +161,28 @@ def _config(work: Path, tokens: int) -> Path:
     return path
 
 
+@dataclass
+class Served:
+    url: str  # the API
+    vllm_url: str  # the vLLM it started
+    api_cpus: list[int]
+
+
 @contextmanager
-def running_service(config: Path, vllm_url: str, data_dir: Path) -> Iterator[str]:
-    """`ragserve up --vllm-url` in its own process, as in production; stopped with SIGTERM."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "ragserve.cli.main", "up", "--config", str(config), "--vllm-url", vllm_url,
-           "--port", str(port), "--data-dir", str(data_dir)]  # fmt: skip
-    env = {**os.environ, "RAGSERVE_ADMIN_KEY": "k"}
-    with (data_dir.parent / "api.log").open("wb") as log:
+def running_up(config: Path, data_dir: Path) -> Iterator[Served]:
+    """`ragserve up` in its own process, starting its own vLLM, as in production; stopped with SIGTERM."""
+    port, vllm_port = free_port(), free_port()
+    cmd = [sys.executable, "-m", "ragserve.cli.main", "up", "--config", str(config), "--port", str(port),
+           "--data-dir", str(data_dir)]  # fmt: skip
+    env = {**os.environ, "RAGSERVE_ADMIN_KEY": "k", "RAGSERVE_VLLM_PORT": str(vllm_port)}
+    log_path = data_dir.parent / "up.log"
+    with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        if not wait_for_ok(f"{url}/readyz", proc, 300):
-            raise RuntimeError(f"ragserve up did not become ready; see {data_dir.parent / 'api.log'}")
-        yield url
+        if not wait_for_ok(f"{url}/readyz", proc, 600):
+            raise RuntimeError(f"ragserve up did not become ready; see {log_path}")
+        yield Served(url, f"http://127.0.0.1:{vllm_port}", sorted(os.sched_getaffinity(proc.pid)))
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
@@ -176,7 +193,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tokens", type=int, default=32)
-    parser.add_argument("--requests", type=int, default=16, help="requests per set-up at concurrency 8")
+    parser.add_argument("--rounds", type=int, default=24, help="alternating rounds of the overhead test")
+    parser.add_argument("--requests", type=int, default=16, help="requests per set-up of the throughput test")
     parser.add_argument("--out", type=Path, default=Path("bench/results/serve.json"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ragserve-serve-bench-"))
@@ -187,13 +205,12 @@ def main() -> None:
     make_corpus(work / "docs", 60)
     config = _config(work, args.tokens)
     results: dict[str, Any] = {"tokens_per_request": args.tokens}
-    with (
-        running_vllm(model_dir, BUNDLED_BASE, work / "vllm.log") as vllm,
-        running_service(config, vllm.url, data_dir) as url,
-    ):
-        results |= overhead(url, vllm.url, args.tokens, args.requests)
-        results["retrieve"] = retrieval(url)
-        results["throughput_tokens_per_s"] = throughput(url, args.tokens, args.requests)
+    with running_up(config, data_dir) as served:
+        pin_process(set(served.api_cpus))
+        results["cpus"] = {"machine": os.cpu_count(), "api_and_load_generator": served.api_cpus}
+        results |= overhead(served.url, served.vllm_url, args.tokens, args.rounds)
+        results["retrieve"] = retrieval(served.url)
+        results["throughput_tokens_per_s"] = throughput(served.url, args.tokens, args.requests)
     print(json.dumps(results, indent=2))
     for c in (1, 8):
         row = results[f"concurrency_{c}"]
