@@ -3,12 +3,13 @@
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from ingest.search import Hit
 from ragserve.errors import ModelNotAllowedError, RagserveError, UpstreamError
@@ -42,9 +43,9 @@ async def chat_completions(
         prompt = await _prepare(state, tenant, body)
         payload = _payload(body, served, prompt, state)
         if body.stream:
-            events = _stream(state, tenant, payload, prompt, stack, started)
-            stack = AsyncExitStack()  # the stream now owns the slot and releases it when it ends
-            return StreamingResponse(events, media_type="text/event-stream")
+            response = OwningStream(_stream(state, tenant, payload, prompt, started), stack)
+            stack = AsyncExitStack()  # the response now owns the slot and the lease
+            return response
         completion = await _complete_unless_disconnected(state, payload, request)
         state.metrics.stage_seconds.labels("ttft").observe(time.perf_counter() - started)
         answer = str(completion["choices"][0]["message"].get("content") or "")
@@ -136,9 +137,8 @@ async def _stream(
     tenant: str,
     payload: dict[str, Any],
     prompt: Prompt,
-    stack: AsyncExitStack,
     started: float,
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     answer: list[str] = []
     usage: dict[str, Any] | None = None
     last: dict[str, Any] = {}
@@ -170,7 +170,25 @@ async def _stream(
         yield f"data: {json.dumps(error_body(str(exc), type_))}\n\n"
     finally:
         state.metrics.stage_seconds.labels("total").observe(time.perf_counter() - started)
-        await stack.aclose()
+
+
+class OwningStream(StreamingResponse):
+    """Server-sent events that release what the request holds (its concurrency slot, its adapter lease) when
+    the response is done, however it ends: also when the client is gone before the first event, and the
+    events' generator never starts, so its own clean-up never runs."""
+
+    def __init__(self, events: AsyncGenerator[str, None], held: AsyncExitStack) -> None:
+        super().__init__(events, media_type="text/event-stream")
+        self._events = events
+        self._held = held
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # The events first: closing them mid-stream aborts the vLLM request, not leaving it to the GC.
+            await self._events.aclose()
+            await self._held.aclose()
 
 
 def _citations(blocks: list[Hit], answer: str) -> list[dict[str, Any]]:
