@@ -1,7 +1,8 @@
 """Serving benchmark, measured side by side in one run against one real vLLM server.
 
 `ragserve up` starts vLLM itself, as in `make demo`; the direct calls go to that same vLLM. The load generator
-runs on the CPUs the API runs on (off vLLM's compute cores), so it disturbs neither set-up.
+runs on the CPUs the API runs on (off vLLM's compute cores): it takes nothing from the model and weighs on
+both set-ups alike.
 
 1. Service overhead: the service (retrieval off, so the final prompt is known) against calling vLLM directly
    with that same final prompt, at concurrency 1 and 8; time to first token and total, p50 and p95.
