@@ -1,10 +1,10 @@
 """Which adapter version each tenant uses, persisted in the data dir so it survives restarts."""
 
 import json
-import os
 from pathlib import Path
 
 from ragserve.errors import ConfigError
+from ragserve.files import write_atomically
 
 __all__ = ["AssignmentStore"]
 
@@ -39,6 +39,4 @@ class AssignmentStore:
         current = self.read()
         current[tenant] = ref
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = self.path.with_name(f"{self.path.name}.{os.getpid()}")
-        scratch.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
-        scratch.replace(self.path)
+        write_atomically(self.path, json.dumps(current, indent=2, sort_keys=True) + "\n")

@@ -1,7 +1,6 @@
 """`card.json`: what an adapter version was trained from, how, and how it scored."""
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -9,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ragserve.errors import AdapterInvalidError
+from ragserve.files import write_atomically
 
 __all__ = ["CARD_FILE", "AdapterCard", "DatasetInfo", "TrainingInfo"]
 
@@ -67,7 +67,4 @@ class AdapterCard(BaseModel):
             raise AdapterInvalidError(f"{path}: unreadable card: {str(exc).splitlines()[0]}") from exc
 
     def write(self, folder: Path) -> None:
-        """Written to a scratch file and renamed, so a reader never sees half a card."""
-        scratch = folder / f"{CARD_FILE}.{os.getpid()}"
-        scratch.write_text(json.dumps(self.model_dump(), indent=2) + "\n")
-        scratch.replace(folder / CARD_FILE)
+        write_atomically(folder / CARD_FILE, json.dumps(self.model_dump(), indent=2) + "\n")

@@ -11,14 +11,14 @@ few_shot = 3                      # examples from the training split shown in th
 
 import json
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ragserve.errors import DatasetError
+from ragserve.errors import DatasetError, validation_problems
+from ragserve.files import read_toml
 
 __all__ = ["DatasetCard", "FormatSpec", "card_path_for"]
 
@@ -84,14 +84,9 @@ class DatasetCard:
     @classmethod
     def read(cls, path: Path) -> "DatasetCard":
         try:
-            card = _CardFile.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DatasetError(f"{path}: cannot read: {exc}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise DatasetError(f"{path}: invalid TOML: {exc}") from exc
+            card = _CardFile.model_validate(read_toml(path, DatasetError))
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise DatasetError(f"{path}: {problems}") from None
+            raise DatasetError(f"{path}: {validation_problems(exc)}") from None
         return cls(path, _format(path, card.format), card.prompting.instructions, card.prompting.few_shot)
 
 

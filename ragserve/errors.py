@@ -1,5 +1,10 @@
 """Domain errors. The CLI and the HTTP service translate these at their edges; nothing else does."""
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 __all__ = [
     "AdapterInvalidError",
     "AdapterNotFoundError",
@@ -20,6 +25,7 @@ __all__ = [
     "StoreUnavailableError",
     "TooManyRequestsError",
     "UpstreamError",
+    "validation_problems",
 ]
 
 
@@ -105,3 +111,8 @@ class AdapterInvalidError(RagserveError):
 
 class DatasetError(RagserveError):
     """A training dataset or its card is missing or has bad lines; the message names each one."""
+
+
+def validation_problems(exc: "ValidationError") -> str:
+    """pydantic's complaints as one line, each with the dotted name of the value it is about."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())

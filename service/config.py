@@ -3,7 +3,6 @@
 import hashlib
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from adapters.registry import AdapterRef
 from ingest.tenancy import check_tenant
-from ragserve.errors import AdapterInvalidError, ConfigError, InvalidTenantError
+from ragserve.errors import AdapterInvalidError, ConfigError, InvalidTenantError, validation_problems
+from ragserve.files import read_toml
 
 __all__ = ["BUNDLED_BASE", "ModelConfig", "ServeConfig", "TenantConfig", "load_config"]
 
@@ -99,17 +99,11 @@ class ServeConfig(_Strict):
 
 def load_config(path: Path) -> ServeConfig:
     """Reads and checks the file; relative docs paths are taken from the file's folder."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:  # duplicate keys land here too
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    raw = read_toml(path, ConfigError)
     try:
         config = ServeConfig.model_validate({**raw, "path": path})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path}: {problems}") from None
+        raise ConfigError(f"{path}: {validation_problems(exc)}") from None
     tenants = {}
     for name, tenant in config.tenants.items():
         docs = tenant.docs if tenant.docs.is_absolute() else (path.parent / tenant.docs).resolve()

@@ -4,6 +4,8 @@ import json
 import os
 from pathlib import Path
 
+from ragserve.files import write_atomically
+
 __all__ = ["clear", "read", "record"]
 
 _FILE = "service.json"
@@ -11,9 +13,7 @@ _FILE = "service.json"
 
 def record(data_dir: Path, url: str) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
-    scratch = data_dir / f"{_FILE}.{os.getpid()}"
-    scratch.write_text(json.dumps({"url": url, "pid": os.getpid()}))
-    scratch.replace(data_dir / _FILE)
+    write_atomically(data_dir / _FILE, json.dumps({"url": url, "pid": os.getpid()}))
 
 
 def read(data_dir: Path) -> str | None:

@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings
 from rich.console import Console
 from rich.markup import escape
 
-from ragserve.errors import ConfigError, RagserveError
+from ragserve.errors import ConfigError, RagserveError, validation_problems
 from ragserve.settings import Settings
 
 __all__ = [
@@ -57,8 +57,7 @@ def load_settings(cls: type[S], **options: Any) -> S:
     try:
         return cls(**{name: value for name, value in options.items() if value is not None})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid settings: {problems}") from None
+        raise ConfigError(f"invalid settings: {validation_problems(exc)}") from None
 
 
 def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
