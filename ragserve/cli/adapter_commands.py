@@ -106,7 +106,7 @@ def train(
         ),
     ).write(staging)  # fmt: skip
     version = registry.publish(name, staging)
-    validate(version, BaseModelInfo.read(served_base_name(base), base_dir), limits)
+    _validate(version, served_base_name(base), base_dir)
     out = {"adapter": version.ref, "path": str(version.path), "dataset": report.to_json(),
            "train": len(train_rows), "eval": len(held_out), "training": asdict(result)}  # fmt: skip
     if json_out:
@@ -150,8 +150,7 @@ def eval_(
     )
     base_dir = ensure_base_model(base or card.base_model, settings.models_dir)
     base_name = card.base_model if base is None else served_base_name(base)
-    limits = load_settings(ServiceSettings).adapter_limits()
-    validate(version, BaseModelInfo.read(base_name, base_dir), limits)
+    _validate(version, base_name, base_dir)
     dataset_card = DatasetCard.for_dataset(dataset)
     err.print(f"evaluating {version.ref} on {len(held_out)} held-out examples, 4 set-ups")
     scores = _with_vllm(
@@ -175,6 +174,13 @@ def eval_(
                       f"{row['latency_p50_ms']:.0f}")  # fmt: skip
     err.print(table)
     typer.echo(f"report: {paths['markdown']}")
+
+
+def _validate(version: AdapterVersion, base_name: str, base_dir: Path) -> None:
+    """The checks the service runs before it loads an adapter, with its limits, against this base model."""
+    validate(
+        version, BaseModelInfo.read(base_name, base_dir), load_settings(ServiceSettings).adapter_limits()
+    )
 
 
 def _with_vllm(
@@ -244,11 +250,8 @@ def assign(
     version = None
     if ref.strip():
         version = AdapterRegistry(settings.adapters_root).resolve(ref.strip())
-        base_dir = ensure_base_model(cfg.model.base, settings.models_dir)
-        validate(
-            version,
-            BaseModelInfo.read(served_base_name(cfg.model.base), base_dir),
-            load_settings(ServiceSettings).adapter_limits(),
+        _validate(
+            version, served_base_name(cfg.model.base), ensure_base_model(cfg.model.base, settings.models_dir)
         )
     AssignmentStore.in_data_dir(settings.data_dir).set(tenant, version.ref if version else "")
     typer.echo(
