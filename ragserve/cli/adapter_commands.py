@@ -12,18 +12,17 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from adapters.assignments import AssignmentStore
-from adapters.card import AdapterCard, DatasetInfo, TrainingInfo
 from adapters.dataset import load_dataset, split_dataset
 from adapters.dataset_card import DatasetCard
 from adapters.evaluation import SETUPS, evaluate
+from adapters.lifecycle import train_adapter
 from adapters.registry import AdapterRegistry, AdapterVersion, check_safe_name
 from adapters.report import eval_json, write_report
-from adapters.training import TrainConfig, train_lora
+from adapters.training import TrainConfig
 from adapters.validation import BaseModelInfo, validate
-from ragserve.chat_tokens import chat_token_ids
 from ragserve.cli.common import DataDirOption, JsonOption, cli_errors, err, load_settings, make_settings
 from ragserve.cli.via_service import admin_request, running_service
-from ragserve.errors import AdapterInvalidError, ConfigError, DatasetError, InvalidTenantError, RagserveError
+from ragserve.errors import ConfigError, DatasetError, InvalidTenantError, RagserveError
 from ragserve.settings import Settings
 from service.base_model import ensure_base_model, served_base_name
 from service.config import BUNDLED_BASE, load_config
@@ -62,26 +61,13 @@ def train(
     json_out: JsonOption = False,
 ) -> None:
     """Validate the dataset, hold out a seeded eval split, train a LoRA with PEFT, write a new version."""
-    from transformers import AutoTokenizer
-
     settings = make_settings(data_dir, None)
-    registry = AdapterRegistry(settings.adapters_root)
-    check_safe_name(name, "name")  # before any work
-    limits = load_settings(ServiceSettings).adapter_limits()
-    if rank > limits.max_rank:
-        raise AdapterInvalidError(f"rank {rank} is above the server's --max-lora-rank {limits.max_rank}")
-    DatasetCard.for_dataset(dataset)  # a broken card fails now, not after training
-    base_dir = ensure_base_model(base, settings.models_dir)
-    tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
-    report = load_dataset(dataset, lambda m: len(chat_token_ids(tokenizer, m)), max_tokens)
-    train_rows, held_out = split_dataset(report, eval_fraction, seed)
-    for problem in report.problems:
-        err.print(f"{dataset}:{problem.line}: {problem.problem} ({problem.action})", highlight=False)
     config = TrainConfig(
         rank=rank, alpha=2 * rank, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
         max_tokens=max_tokens, seed=seed,
     )  # fmt: skip
-    staging = registry.staging_dir(name)
+    check_safe_name(name, "name")  # before the base model is converted
+    base_dir = ensure_base_model(base, settings.models_dir)
     with _progress(json_out) as progress:
         task = progress.add_task(f"training {name}", total=None)
 
@@ -90,32 +76,21 @@ def train(
                 task, completed=step, total=total, description=f"training {name}, loss {loss:.3f}"
             )
 
-        result = train_lora(base_dir, train_rows, config, staging, on_step)
-    AdapterCard(
-        base_model=served_base_name(base),
-        dataset=DatasetInfo(
-            path=str(dataset.resolve()), sha256=report.sha256, rows=report.lines, train=len(train_rows),
-            eval=len(held_out), seed=seed, eval_fraction=eval_fraction, eval_lines=[e.line for e in held_out],
-            dropped=report.lines - len(report.examples),
-        ),
-        training=TrainingInfo(
-            rank=rank, alpha=config.alpha, dropout=config.dropout, target_modules=list(config.target_modules),
-            epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, max_tokens=max_tokens,
-            precision=result.precision, device=result.device, steps=result.steps, seconds=result.seconds,
-            final_loss=result.final_loss,
-        ),
-    ).write(staging)  # fmt: skip
-    version = registry.publish(name, staging)
-    _validate(version, served_base_name(base), base_dir)
-    out = {"adapter": version.ref, "path": str(version.path), "dataset": report.to_json(),
-           "train": len(train_rows), "eval": len(held_out), "training": asdict(result)}  # fmt: skip
+        trained = train_adapter(
+            dataset, name, AdapterRegistry(settings.adapters_root), served_base_name(base), base_dir, config,
+            load_settings(ServiceSettings).adapter_limits(), eval_fraction, on_step,
+            lambda line: err.print(line, highlight=False),
+        )  # fmt: skip
+    version, result = trained.version, trained.result
+    out = {"adapter": version.ref, "path": str(version.path), "dataset": trained.report.to_json(),
+           "train": trained.train_rows, "eval": trained.held_out, "training": asdict(result)}  # fmt: skip
     if json_out:
         typer.echo(json.dumps(out))
     else:
         typer.echo(
             f"{version.ref}: {result.steps} steps in {result.seconds:.0f}s on {result.device} "
-            f"({result.precision}), final loss {result.final_loss:.3f}; {len(train_rows)} train, "
-            f"{len(held_out)} held out -> {version.path}"
+            f"({result.precision}), final loss {result.final_loss:.3f}; {trained.train_rows} train, "
+            f"{trained.held_out} held out -> {version.path}"
         )
 
 

@@ -9,7 +9,6 @@ import typer
 from adapters.assignments import AssignmentStore
 from adapters.registry import AdapterRegistry
 from adapters.validation import BaseModelInfo, validate
-from ingest.runtime import IngestRuntime
 from ragserve.cli.common import DataDirOption, QdrantUrlOption, cli_errors, err, load_settings, make_settings
 from ragserve.errors import RagserveError
 from ragserve.settings import Settings
@@ -19,7 +18,8 @@ from service.base_model import ensure_base_model, served_base_name
 from service.config import ServeConfig, load_config
 from service.cpu_placement import api_cpus, pin_process
 from service.settings import ServiceSettings
-from service.vllm_process import VllmProcess, VllmSpec
+from service.stack import index_tenants, vllm_for
+from service.vllm_process import VllmProcess
 
 __all__ = ["up"]
 
@@ -50,42 +50,26 @@ def up(
     signal.signal(signal.SIGTERM, _interrupt)  # until uvicorn installs its own: stop vLLM on the way out
     model_dir = ensure_base_model(cfg.model.base, settings.models_dir)
     _check_adapters(cfg, settings, service, model_dir)
-    process: VllmProcess | None = None
     try:
-        url = service.vllm_url
-        if url is None:
-            spec = VllmSpec(
-                model_dir,
-                served_base_name(cfg.model.base),
-                service.vllm_port,
-                cfg.model.max_model_len,
-                service.vllm_dtype,
-                max_lora_rank=service.max_lora_rank,
-            )
-            process = VllmProcess(spec, settings.data_dir / "logs" / "vllm.log")
-            err.print(f"starting vLLM on {process.url} (log: {process.log_path})")
-            process.start()
-            process.wait_healthy()
-            url = process.url
-        with IngestRuntime.open(settings) as runtime:
-            for name, tenant in cfg.tenants.items():
-                report = runtime.reindexer().run(tenant.docs, name)
-                counts = f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged"
-                err.print(f"indexed {name}: {counts}")
-        _place_api(service.api_cpus, process)
-        app = create_app(cfg, service, settings, model_dir, url)
-        err.print(f"serving on http://{service.host}:{service.port}/v1 (Ctrl-C to stop)")
-        registration.record(settings.data_dir, f"http://{_reachable(service.host)}:{service.port}")
-        uvicorn.run(
-            app, host=service.host, port=service.port, timeout_graceful_shutdown=30, log_level="warning"
-        )
+        with vllm_for(cfg, settings, service, model_dir, err.print) as (url, process):
+            index_tenants(cfg, settings, err.print)
+            _place_api(service.api_cpus, process)
+            app = create_app(cfg, service, settings, model_dir, url)
+            err.print(f"serving on http://{service.host}:{service.port}/v1 (Ctrl-C to stop)")
+            registration.record(settings.data_dir, f"http://{_reachable(service.host)}:{service.port}")
+            try:
+                uvicorn.run(
+                    app,
+                    host=service.host,
+                    port=service.port,
+                    timeout_graceful_shutdown=30,
+                    log_level="warning",
+                )
+            finally:
+                registration.clear(settings.data_dir)
     except KeyboardInterrupt:
         err.print("stopping")
-    finally:
-        registration.clear(settings.data_dir)
-        if process is not None:
-            process.stop()
-        err.print("stopped")
+    err.print("stopped")
 
 
 def _check_adapters(cfg: ServeConfig, settings: Settings, service: ServiceSettings, model_dir: Path) -> None:

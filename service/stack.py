@@ -1,0 +1,88 @@
+"""Starting the stack from a config: the base model, vLLM (or a running one), every tenant's index, the API.
+
+`ragserve up` runs these steps in the foreground; `ragserve eval answers --config` runs the same steps and
+serves the API on a loopback port in a thread, so its questions take the real HTTP chat path.
+"""
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from ingest.runtime import IngestRuntime
+from ragserve.errors import UpstreamError
+from ragserve.settings import Settings
+from service.base_model import served_base_name
+from service.config import ServeConfig
+from service.settings import ServiceSettings
+from service.vllm_process import VllmProcess, VllmSpec, free_port
+
+__all__ = ["index_tenants", "serving_in_thread", "vllm_for"]
+
+
+@contextmanager
+def vllm_for(
+    cfg: ServeConfig,
+    settings: Settings,
+    service: ServiceSettings,
+    model_dir: Path,
+    say: Callable[[str], None],
+    port: int | None = None,
+    log_name: str = "vllm.log",
+) -> Iterator[tuple[str, VllmProcess | None]]:
+    """The vLLM to talk to: `service.vllm_url` if set, else one started here and stopped on exit."""
+    if service.vllm_url is not None:
+        yield service.vllm_url, None
+        return
+    spec = VllmSpec(
+        model_dir,
+        served_base_name(cfg.model.base),
+        port if port is not None else service.vllm_port,
+        cfg.model.max_model_len,
+        service.vllm_dtype,
+        max_lora_rank=service.max_lora_rank,
+    )
+    process = VllmProcess(spec, settings.data_dir / "logs" / log_name)
+    say(f"starting vLLM on {process.url} (log: {process.log_path})")
+    process.start()
+    try:
+        process.wait_healthy()
+        yield process.url, process
+    finally:
+        process.stop()
+
+
+def index_tenants(cfg: ServeConfig, settings: Settings, say: Callable[[str], None]) -> None:
+    """Re-indexes every tenant's docs folder: only what changed is embedded again."""
+    with IngestRuntime.open(settings) as runtime:
+        for name, tenant in cfg.tenants.items():
+            report = runtime.reindexer().run(tenant.docs, name)
+            counts = f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged"
+            say(f"indexed {name}: {counts}")
+
+
+@contextmanager
+def serving_in_thread(app: FastAPI, start_timeout_s: float = 120.0) -> Iterator[str]:
+    """Serves the app on a free loopback port in a thread; yields its base URL; shuts it down gracefully."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + start_timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise UpstreamError("the API did not start; see the messages above")
+        time.sleep(0.1)
+    try:
+        httpx.get(f"{url}/healthz", timeout=5).raise_for_status()
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(30)
