@@ -35,12 +35,16 @@ def create_app(
     ingest_settings: Settings,
     model_dir: Path,
     vllm_url: str,
+    assignments: AssignmentStore | None = None,
 ) -> FastAPI:
-    """Tenants' adapters come from the persisted assignments, else the config, and are loaded at start."""
+    """Tenants' adapters come from the persisted assignments (the data dir's, unless another store is
+    given), else the config, and are loaded at start."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = await asyncio.to_thread(_build_state, config, settings, ingest_settings, model_dir, vllm_url)
+        state = await asyncio.to_thread(
+            _build_state, config, settings, ingest_settings, model_dir, vllm_url, assignments
+        )
         try:
             await state.adapters.start(config.adapters())
             app.state.ragserve = state
@@ -66,6 +70,7 @@ def _build_state(
     ingest_settings: Settings,
     model_dir: Path,
     vllm_url: str,
+    assignments: AssignmentStore | None,
 ) -> ServiceState:
     from transformers import AutoTokenizer
 
@@ -84,7 +89,7 @@ def _build_state(
         AdapterRegistry(ingest_settings.adapters_root),
         BaseModelInfo.read(base_name, model_dir),
         settings.adapter_limits(),
-        AssignmentStore.in_data_dir(ingest_settings.data_dir),
+        assignments or AssignmentStore.in_data_dir(ingest_settings.data_dir),
         config.tenants,
     )
     return ServiceState(
@@ -93,7 +98,9 @@ def _build_state(
         keys=KeyRing(config),
         ingest=ingest,
         retriever=ingest.retriever(),
-        prompts=PromptBuilder(count, config.model.max_model_len),
+        prompts=PromptBuilder(
+            count, config.model.max_model_len, config.prompt.context, config.prompt.instruction
+        ),
         vllm=vllm,
         base_name=base_name,
         adapters=switch,

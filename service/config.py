@@ -4,19 +4,48 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from adapters.registry import AdapterRef
 from ingest.tenancy import check_tenant
 from ragserve.errors import AdapterInvalidError, ConfigError, InvalidTenantError, validation_problems
 from ragserve.files import read_toml
+from service.prompt import INSTRUCTION
 
-__all__ = ["BUNDLED_BASE", "ModelConfig", "ServeConfig", "TenantConfig", "load_config"]
+__all__ = [
+    "BUNDLED_BASE",
+    "SAMPLING_FIELDS",
+    "ModelConfig",
+    "PromptConfig",
+    "ServeConfig",
+    "TenantConfig",
+    "load_config",
+]
 
 BUNDLED_BASE = "smollm2-135m"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _check_ref(value: str) -> str:
+    if value:
+        try:
+            AdapterRef.parse(value)
+        except AdapterInvalidError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+AdapterRefText = Annotated[str, AfterValidator(_check_ref)]
 
 
 class _Strict(BaseModel):
@@ -24,9 +53,42 @@ class _Strict(BaseModel):
 
 
 class ModelConfig(_Strict):
+    """The base model, its context, and its sampling defaults: sent to vLLM for every field the client
+    leaves out (a client's own value always wins). None leaves the field to the model's own
+    generation_config.json, then to vLLM."""
+
     base: str = BUNDLED_BASE
     max_model_len: Annotated[int, Field(ge=256, le=32768)] = 2048
     max_tokens: Annotated[int, Field(ge=1, le=4096)] = 256
+    # NAME[@VERSION]: serves every tenant that has no adapter of its own; "" for the base model. The bundled
+    # "grounding" adapter is there for the bundled base (README "Answer quality" says what it does).
+    default_adapter: AdapterRefText = ""
+    temperature: Annotated[float | None, Field(ge=0, le=2)] = 0.0
+    top_p: Annotated[float | None, Field(gt=0, le=1)] = None
+    top_k: Annotated[int | None, Field(ge=-1)] = None
+    min_p: Annotated[float | None, Field(ge=0, le=1)] = None
+    repetition_penalty: Annotated[float | None, Field(gt=0, le=2)] = None
+    presence_penalty: Annotated[float | None, Field(ge=-2, le=2)] = None
+    frequency_penalty: Annotated[float | None, Field(ge=-2, le=2)] = None
+
+    def sampling(self) -> dict[str, float | int]:
+        """The configured sampling defaults, by vLLM's field names."""
+        values = {name: getattr(self, name) for name in SAMPLING_FIELDS}
+        return {name: value for name, value in values.items() if value is not None}
+
+
+SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "presence_penalty",
+                   "frequency_penalty")  # fmt: skip
+
+
+class PromptConfig(_Strict):
+    """How retrieved context is laid out: in the final user turn, next to the question (small models
+    read it best there), or in the system turn."""
+
+    context: Literal["user", "system"] = "user"
+    # Keep only the N sentences or lines of the retrieved blocks closest to the question (0: whole blocks).
+    focus_sentences: Annotated[int, Field(ge=0, le=200)] = 0
+    instruction: Annotated[str, Field(min_length=1, max_length=2000)] = INSTRUCTION
 
 
 class TenantConfig(_Strict):
@@ -37,18 +99,8 @@ class TenantConfig(_Strict):
     api_key_env: str | None = None
     docs: Path
     system_prompt: str = "You are a helpful support assistant. Answer from the numbered context."
-    adapter: str = ""  # NAME or NAME@VERSION in the adapter registry; "" for the base model
+    adapter: AdapterRefText = ""  # NAME or NAME@VERSION in the adapter registry; "" for the base model
     k: Annotated[int, Field(ge=0, le=50)] = 4
-
-    @field_validator("adapter")
-    @classmethod
-    def _adapter_ref(cls, value: str) -> str:
-        if value:
-            try:
-                AdapterRef.parse(value)
-            except AdapterInvalidError as exc:
-                raise ValueError(str(exc)) from None
-        return value
 
     @field_validator("api_key_sha256")
     @classmethod
@@ -77,12 +129,13 @@ class TenantConfig(_Strict):
 
 class ServeConfig(_Strict):
     model: ModelConfig = ModelConfig()
+    prompt: PromptConfig = PromptConfig()
     tenants: dict[str, TenantConfig]
     path: Path | None = None
 
     def adapters(self) -> dict[str, str]:
-        """Each tenant's configured adapter ref; "" for the base model."""
-        return {name: tenant.adapter for name, tenant in self.tenants.items()}
+        """Each tenant's configured adapter ref, else the default adapter; "" for the base model."""
+        return {name: tenant.adapter or self.model.default_adapter for name, tenant in self.tenants.items()}
 
     @field_validator("tenants")
     @classmethod

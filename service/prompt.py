@@ -1,13 +1,38 @@
-"""Prompt assembly: the tenant's system prompt, numbered context blocks, then the conversation, in budget."""
+"""Prompt assembly: the tenant's system prompt, the conversation, and numbered context blocks, in budget.
+
+The context goes where the config says: by default into the final user turn, just before the question,
+where a small model reads it best (measured with `ragserve eval answers`, README "Answer quality"); or
+into the system turn.
+"""
 
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from ingest.search import Hit
 from ragserve.errors import PromptTooLongError
 
-__all__ = ["Message", "Prompt", "PromptBuilder", "cited_blocks", "retrieval_query", "system_text"]
+__all__ = [
+    "INSTRUCTION",
+    "REFUSAL",
+    "Message",
+    "Prompt",
+    "PromptBuilder",
+    "cited_blocks",
+    "context_text",
+    "retrieval_query",
+    "system_text",
+    "user_text",
+]
+
+ContextPlacement = Literal["user", "system"]
+# What the model is told to answer when the context lacks the answer; `eval answers` counts it as a refusal.
+REFUSAL = "I don't know."
+INSTRUCTION = (
+    "Answer the question using only the numbered context. State the exact fact and cite its block as [n]. "
+    f"If the context does not contain the answer, reply: {REFUSAL}"
+)
 
 _CITATION = re.compile(r"\[(\d{1,3})\]")
 _RETRIEVAL_QUERY_CHARS = 600
@@ -48,9 +73,17 @@ def cited_blocks(answer: str, n_blocks: int) -> set[int]:
 class PromptBuilder:
     """Fits the prompt in the model's context: drops the lowest-ranked blocks first, then the oldest turns."""
 
-    def __init__(self, count_tokens: Callable[[list[Message]], int], max_model_len: int) -> None:
+    def __init__(
+        self,
+        count_tokens: Callable[[list[Message]], int],
+        max_model_len: int,
+        context: ContextPlacement = "user",
+        instruction: str = INSTRUCTION,
+    ) -> None:
         self._count = count_tokens
         self.max_model_len = max_model_len
+        self.context = context
+        self.instruction = instruction
 
     def build(
         self, system_prompt: str, hits: Sequence[Hit], turns: Sequence[Message], max_tokens: int
@@ -60,7 +93,7 @@ class PromptBuilder:
         conversation = [m for m in turns if m.role != "system"]
         blocks = list(hits)
         while True:
-            messages = [Message("system", system_text(system_prompt, extra_system, blocks)), *conversation]
+            messages = self._layout(system_prompt, extra_system, blocks, conversation)
             tokens = self._count(messages)
             if tokens <= budget:
                 return Prompt(messages, blocks, tokens)
@@ -74,16 +107,38 @@ class PromptBuilder:
                     f"({self.max_model_len} in the model's context, {max_tokens} kept for the answer)"
                 )
 
+    def _layout(
+        self, system_prompt: str, extra_system: list[str], blocks: Sequence[Hit], conversation: list[Message]
+    ) -> list[Message]:
+        if self.context == "system":
+            system = system_text(system_prompt, extra_system, blocks, self.instruction)
+            return [Message("system", system), *conversation]
+        system = system_text(system_prompt, extra_system, [])
+        turns = list(conversation)
+        last_user = max((i for i, m in enumerate(turns) if m.role == "user"), default=None)
+        if blocks and last_user is not None:
+            turns[last_user] = Message("user", user_text(turns[last_user].content, blocks, self.instruction))
+        return [Message("system", system), *turns] if system else turns
 
-def system_text(system_prompt: str, extra: list[str], blocks: Sequence[Hit]) -> str:
+
+def context_text(blocks: Sequence[Hit]) -> str:
+    """Numbered blocks, each headed by its source and heading path."""
+    return "\n\n".join(
+        f"[{i}] {hit.source}{' > ' + hit.heading if hit.heading else ''}\n{hit.text}"
+        for i, hit in enumerate(blocks, start=1)
+    )
+
+
+def system_text(
+    system_prompt: str, extra: list[str], blocks: Sequence[Hit], instruction: str = INSTRUCTION
+) -> str:
+    """The system turn; with blocks, the instruction and the context follow the tenant's prompt."""
     parts = [system_prompt.strip(), *[e.strip() for e in extra if e.strip()]]
     if blocks:
-        context = "\n\n".join(
-            f"[{i}] {hit.source}{' > ' + hit.heading if hit.heading else ''}\n{hit.text}"
-            for i, hit in enumerate(blocks, start=1)
-        )
-        parts.append(
-            "Answer using the numbered context below. Cite the blocks you use as [1], [2]. "
-            "If the context does not contain the answer, say you do not know.\n\nContext:\n" + context
-        )
+        parts.append(f"{instruction}\n\nContext:\n{context_text(blocks)}")
     return "\n\n".join(part for part in parts if part)
+
+
+def user_text(question: str, blocks: Sequence[Hit], instruction: str = INSTRUCTION) -> str:
+    """The final user turn: the context, the instruction, then the question last."""
+    return f"Context:\n{context_text(blocks)}\n\n{instruction}\n\nQuestion: {question.strip()}"

@@ -58,3 +58,4 @@ class Citation(BaseModel):
     chunk_id: str
     score: float
     cited: bool
+    text: str  # the block as the model saw it: for a preview, and for checking an answer against it

@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 from ingest.search import Hit
 from ragserve.errors import ModelNotAllowedError, RagserveError, UpstreamError
 from service.deps import StateDep, TenantDep
+from service.focus import focus
 from service.http_errors import error_body, status_for
 from service.prompt import Message, Prompt, cited_blocks, retrieval_query
 from service.retrieval import retrieve_hits
@@ -64,7 +65,11 @@ async def _prepare(state: ServiceState, tenant: str, body: ChatRequest) -> Promp
     hits: list[Hit] = []
     if body.rag and k > 0:
         t0 = time.perf_counter()
-        hits = await retrieve_hits(state, tenant, retrieval_query(turns), k)
+        query = retrieval_query(turns)
+        hits = await retrieve_hits(state, tenant, query, k)
+        if state.config.prompt.focus_sentences:
+            keep = state.config.prompt.focus_sentences
+            hits = await asyncio.to_thread(focus, hits, query, state.retriever.embedder, keep)
         state.metrics.stage_seconds.labels("retrieve").observe(time.perf_counter() - t0)
     t0 = time.perf_counter()
     max_tokens = _max_tokens(body, state)
@@ -85,6 +90,8 @@ def _payload(body: ChatRequest, served: str, prompt: Prompt, state: ServiceState
         "messages": [{"role": m.role, "content": m.content} for m in prompt.messages],
         "max_tokens": _max_tokens(body, state),
     }
+    # The model's sampling defaults, then what the client sent: the client's own values always win.
+    payload.update(state.config.model.sampling())
     for name in ("temperature", "top_p", "stop", "seed"):
         value = getattr(body, name)
         if value is not None:
@@ -195,7 +202,13 @@ def _citations(blocks: list[Hit], answer: str) -> list[dict[str, Any]]:
     cited = cited_blocks(answer, len(blocks))
     return [
         Citation(
-            index=i, source=h.source, heading=h.heading, chunk_id=h.chunk_id, score=h.score, cited=i in cited
+            index=i,
+            source=h.source,
+            heading=h.heading,
+            chunk_id=h.chunk_id,
+            score=h.score,
+            cited=i in cited,
+            text=h.text,
         ).model_dump()
         for i, h in enumerate(blocks, start=1)
     ]

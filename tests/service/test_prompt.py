@@ -2,7 +2,7 @@ import pytest
 
 from ingest.search import Hit
 from ragserve.errors import PromptTooLongError
-from service.prompt import Message, PromptBuilder, cited_blocks, retrieval_query, system_text
+from service.prompt import INSTRUCTION, Message, PromptBuilder, cited_blocks, retrieval_query, system_text
 
 
 def _count(messages: list[Message]) -> int:
@@ -13,14 +13,43 @@ def _hit(i: int, words: int = 20) -> Hit:
     return Hit(f"doc{i}.md", f"Heading {i}", f"id{i}", 1.0 / i, " ".join(["fact"] * words))
 
 
-def test_blocks_are_numbered_after_the_system_prompt_then_the_conversation_follows() -> None:
-    prompt = PromptBuilder(_count, 1000).build("Be brief.", [_hit(1), _hit(2)], [Message("user", "Q?")], 100)
+def test_system_layout_numbers_the_blocks_after_the_system_prompt_then_the_conversation_follows() -> None:
+    builder = PromptBuilder(_count, 1000, context="system")
+    prompt = builder.build("Be brief.", [_hit(1), _hit(2)], [Message("user", "Q?")], 100)
     system, user = prompt.messages
     assert system.role == "system"
     assert system.content.startswith("Be brief.")
     assert "[1] doc1.md > Heading 1\n" in system.content
     assert "[2] doc2.md > Heading 2\n" in system.content
     assert user == Message("user", "Q?")
+
+
+def test_user_layout_puts_the_blocks_and_instruction_in_the_last_user_turn_before_the_question() -> None:
+    turns = [
+        Message("user", "Tell me about the R2."),
+        Message("assistant", "Sure."),
+        Message("user", "Battery?"),
+    ]
+    prompt = PromptBuilder(_count, 1000, context="user").build("Be brief.", [_hit(1), _hit(2)], turns, 100)
+    system, first, reply, last = prompt.messages
+    assert system == Message("system", "Be brief.")
+    assert (first, reply) == (turns[0], turns[1])  # earlier turns unchanged
+    assert last.role == "user"
+    assert last.content.startswith("Context:\n[1] doc1.md > Heading 1\n")
+    assert (
+        last.content.index("[2] doc2.md") < last.content.index(INSTRUCTION) < last.content.index("Battery?")
+    )
+    assert last.content.endswith("Question: Battery?")
+
+
+def test_a_configured_instruction_replaces_the_default() -> None:
+    prompt = PromptBuilder(_count, 1000, "user", "Say it in French.").build(
+        "", [_hit(1)], [Message("user", "Q")], 10
+    )
+    assert (
+        "Say it in French." in prompt.messages[-1].content and INSTRUCTION not in prompt.messages[-1].content
+    )
+    assert prompt.messages[0].role == "user"  # no tenant prompt: no empty system turn
 
 
 def test_without_blocks_or_a_tenant_prompt_the_clients_system_message_passes_unchanged() -> None:
