@@ -18,6 +18,7 @@ __all__ = [
     "ModelNotAllowedError",
     "ModelNotFoundError",
     "PromptTooLongError",
+    "QAFileError",
     "QueryFileError",
     "RagserveError",
     "SkipDocument",
@@ -67,6 +68,10 @@ class StoreUnavailableError(RagserveError):
 
 class QueryFileError(RagserveError):
     """A --queries file is missing or has a malformed line."""
+
+
+class QAFileError(RagserveError):
+    """A labelled-questions file (or its set-ups file) is missing or has a bad line; the message names it."""
 
 
 class SkipDocument(RagserveError):  # noqa: N818 - it is a signal, named for what the caller does with it

@@ -4,6 +4,7 @@ import typer
 
 from ragserve.cli import ingest_commands, serve_commands
 from ragserve.cli.adapter_commands import adapters_app
+from ragserve.cli.eval_commands import eval_app
 from ragserve.cli.model_commands import model_app
 
 __all__ = ["app"]
@@ -21,6 +22,7 @@ app.command("stats")(ingest_commands.stats)
 app.command("up")(serve_commands.up)
 app.add_typer(model_app, name="model")
 app.add_typer(adapters_app, name="adapters")
+app.add_typer(eval_app, name="eval")
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,114 @@
+"""`ragserve eval answers`: labelled questions through the real chat path, the answers scored."""
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ragserve.cli.common import (
+    DataDirOption,
+    JsonOption,
+    QdrantUrlOption,
+    TenantOption,
+    cli_errors,
+    err,
+    load_settings,
+    make_settings,
+)
+from ragserve.errors import ConfigError
+from service.config import load_config
+from service.evaluation.qa import load_qa
+from service.evaluation.report import write_report
+from service.evaluation.session import EvalRun, evaluate_config, evaluate_service
+from service.evaluation.setups import load_setups
+from service.settings import ServiceSettings
+
+__all__ = ["eval_app"]
+
+eval_app = typer.Typer(help="Measure the chatbot end to end on labelled questions.", no_args_is_help=True)
+
+_SHOWN = (("answer_accuracy", "answer acc."), ("refusal_accuracy", "refusal acc."),
+          ("source_retrieved", "source retrieved"), ("source_cited", "source cited"),
+          ("supported", "supported"), ("latency_p50_ms", "p50 ms"),
+          ("prompt_tokens_mean", "prompt tokens"))  # fmt: skip
+_SHOWN_RETRIEVAL = (("hit_at_1", "hit@1"), ("hit_at_5", "hit@5"), ("mrr_at_5", "MRR@5"))
+
+
+@eval_app.command("answers")
+@cli_errors
+def answers(
+    qa_file: Annotated[Path, typer.Argument(help="Labelled questions, JSONL (see the README)")],
+    tenant: TenantOption,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Start vLLM, the index and the API from this config")
+    ] = None,
+    url: Annotated[str | None, typer.Option("--url", help="A running ragserve service instead")] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", envvar="RAGSERVE_EVAL_KEY", help="The tenant's API key, with --url")
+    ] = None,
+    setups_file: Annotated[
+        Path | None, typer.Option("--setups", help="A TOML file of [setups.NAME] to compare")
+    ] = None,
+    setup: Annotated[
+        list[str] | None, typer.Option("--setup", help="Only this set-up of the file (repeatable)")
+    ] = None,
+    retrieval_only: Annotated[
+        bool, typer.Option("--retrieval-only", help="Rank sources only (hit@1, hit@5, MRR@5); no answers")
+    ] = False,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64)] = 4,
+    out: Annotated[Path | None, typer.Option("--out", help="Write answers.json, .md and .png here")] = None,
+    data_dir: DataDirOption = None,
+    qdrant_url: QdrantUrlOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Ask every question of QA_FILE as TENANT, under each set-up, and score the answers."""
+    if (config is None) == (url is None):
+        raise ConfigError("give either --config (start what it needs) or --url (a running service)")
+    if url is not None and not key:
+        raise ConfigError("--url needs the tenant's --key (or RAGSERVE_EVAL_KEY)")
+    items = load_qa(qa_file)
+    setups = load_setups(setups_file, setup or [])
+    run = EvalRun(tenant, qa_file, items, setups, retrieval_only, concurrency)
+    cfg = load_config(config) if config is not None else None
+    total = len(items) * (1 if retrieval_only else len(setups))
+    with _progress(json_out) as progress:
+        task = progress.add_task("retrieving" if retrieval_only else "asking", total=total)
+
+        def on_done() -> None:
+            progress.advance(task)
+
+        if cfg is not None:
+            settings = make_settings(data_dir, qdrant_url)
+            service = load_settings(ServiceSettings)
+            report = evaluate_config(cfg, settings, service, run, on_done, progress.console.print)
+        else:
+            report = evaluate_service(str(url), str(key), run, on_done)
+    paths = write_report(out, report) if out is not None else {}
+    if json_out:
+        summary: dict[str, Any] = {k: report[k] for k in ("tenant", "questions", "setups")}
+        typer.echo(json.dumps({**summary, "report": {k: str(v) for k, v in paths.items()}}))
+        return
+    shown = _SHOWN_RETRIEVAL if retrieval_only else _SHOWN
+    table = Table(*(label for _, label in shown))
+    table.add_column("set-up", no_wrap=True)
+    for name, metrics in report["setups"].items():
+        table.add_row(*(_cell(metrics.get(k)) for k, _ in shown), name)
+    err.print(table)
+    if paths:
+        typer.echo(f"report: {paths['markdown']}")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.0f}" if isinstance(value, float) and value > 1.0 else f"{value:.2f}"
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err, disable=quiet, transient=False,
+    )  # fmt: skip

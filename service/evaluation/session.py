@@ -1,0 +1,129 @@
+"""One eval run: every set-up asked the same questions, against a running service or a stack started here.
+
+With a config, vLLM and the index start once; each set-up then gets an API of its own (its config changed
+as the set-up says, a one-off key for the tenant, and adapter assignments that start from the data dir's
+but never write to it), so set-ups differ only in what they name.
+"""
+
+import asyncio
+import secrets
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adapters.assignments import AssignmentStore
+from ingest.runtime import IngestRuntime
+from ragserve.errors import ConfigError, InvalidTenantError
+from ragserve.settings import Settings
+from service.app import create_app
+from service.base_model import ensure_base_model
+from service.config import ServeConfig
+from service.evaluation.qa import QAItem
+from service.evaluation.runner import RETRIEVAL_K, ask_questions, rank_of, rank_sources
+from service.evaluation.scoring import summarize, summarize_retrieval
+from service.evaluation.setups import Setup
+from service.settings import ServiceSettings
+from service.stack import index_tenants, serving_in_thread, vllm_for
+from service.vllm_process import free_port
+
+__all__ = ["EvalRun", "evaluate_config", "evaluate_service"]
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class EvalRun:
+    tenant: str
+    qa_file: Path
+    items: list[QAItem]
+    setups: list[Setup]
+    retrieval_only: bool = False
+    concurrency: int = 4
+
+    def report(self, metrics: dict[str, Any], results: dict[str, list[Any]]) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "questions": len(self.items),
+            "qa_file": str(self.qa_file),
+            "mode": "retrieval" if self.retrieval_only else "answers",
+            "setups": metrics,
+            "results": {name: [r.to_json() for r in rows] for name, rows in results.items()},
+        }
+
+
+def evaluate_service(url: str, key: str, run: EvalRun, on_done: Callable[[], None]) -> dict[str, Any]:
+    """Against a running service: set-ups may only change what a request sends."""
+    if run.retrieval_only:
+        ranks = asyncio.run(rank_sources(url, key, run.items, on_done))
+        return run.report({"retrieval": summarize_retrieval(ranks)}, {"retrieval": ranks})
+    for setup in run.setups:
+        if setup.changes_config:
+            raise ConfigError(f"set-up {setup.name} changes the served config; run it with --config")
+    results = {
+        s.name: asyncio.run(ask_questions(url, key, run.items, s, on_done, run.concurrency))
+        for s in run.setups
+    }
+    return run.report({name: summarize(rows) for name, rows in results.items()}, results)
+
+
+def evaluate_config(
+    cfg: ServeConfig,
+    settings: Settings,
+    service: ServiceSettings,
+    run: EvalRun,
+    on_done: Callable[[], None],
+    say: Say,
+) -> dict[str, Any]:
+    """Starts what the config needs (vLLM unless RAGSERVE_VLLM_URL, the tenant's index), then asks."""
+    if run.tenant not in cfg.tenants:
+        raise InvalidTenantError(f"{cfg.path}: no tenant {run.tenant!r}")
+    only_tenant = cfg.model_copy(update={"tenants": {run.tenant: cfg.tenants[run.tenant]}})
+    if run.retrieval_only:
+        index_tenants(only_tenant, settings, say)
+        with IngestRuntime.open(settings) as runtime:
+            retriever = runtime.retriever()
+            ranks = []
+            for item in run.items:
+                hits = retriever.search(run.tenant, item.question, RETRIEVAL_K)
+                ranks.append(rank_of(item, [h.source for h in hits]))
+                on_done()
+        return run.report({"retrieval": summarize_retrieval(ranks)}, {"retrieval": ranks})
+    model_dir = ensure_base_model(cfg.model.base, settings.models_dir)
+    results = {}
+    with vllm_for(cfg, settings, service, model_dir, say, port=free_port(), log_name="vllm-eval.log") as (
+        vllm_url,
+        _,
+    ):
+        index_tenants(only_tenant, settings, say)
+        for setup in run.setups:
+            key = secrets.token_urlsafe(24)
+            setup_cfg = _with_key(setup.apply(only_tenant, run.tenant), run.tenant, key)
+            with tempfile.TemporaryDirectory() as scratch:
+                store = _assignments(settings, Path(scratch), run.tenant, setup)
+                app = create_app(setup_cfg, service, settings, model_dir, vllm_url, store)
+                say(f"set-up {setup.name}: asking {len(run.items)} questions")
+                with serving_in_thread(app) as api:
+                    results[setup.name] = asyncio.run(
+                        ask_questions(api, key, run.items, setup, on_done, run.concurrency)
+                    )
+    return run.report({name: summarize(rows) for name, rows in results.items()}, results)
+
+
+def _with_key(cfg: ServeConfig, tenant: str, key: str) -> ServeConfig:
+    keyed = cfg.tenants[tenant].model_copy(
+        update={"api_key": key, "api_key_sha256": None, "api_key_env": None}
+    )
+    return cfg.model_copy(update={"tenants": {**cfg.tenants, tenant: keyed}})
+
+
+def _assignments(settings: Settings, scratch: Path, tenant: str, setup: Setup) -> AssignmentStore:
+    """The data dir's assignments, in a scratch copy; a set-up that names an adapter overrides them."""
+    persisted = AssignmentStore.in_data_dir(settings.data_dir).read()
+    store = AssignmentStore(scratch / "assignments.json")
+    for name, ref in persisted.items():
+        if name == tenant and ("adapter" in setup.tenant or "default_adapter" in setup.model):
+            continue
+        store.set(name, ref)
+    return store
