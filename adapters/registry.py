@@ -73,11 +73,17 @@ def _version_key(version: str) -> tuple[int, str]:
     return (int(match.group(1)) if match else -1, version)
 
 
+# Adapters that ship with ragserve (trained here, on invented data, for the bundled base model): a registry
+# that has no version of one of these names gets the shipped one as its first version, when first asked.
+BUNDLED = Path(__file__).with_name("bundled")
+
+
 class AdapterRegistry:
     """Names and versions are checked before they touch the filesystem; nothing resolves outside root."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, bundled: Path | None = BUNDLED) -> None:
         self.root = root
+        self.bundled = bundled
 
     def names(self) -> list[str]:
         if not self.root.is_dir():
@@ -96,7 +102,7 @@ class AdapterRegistry:
 
     def resolve(self, ref: AdapterRef | str) -> AdapterVersion:
         ref = AdapterRef.parse(ref) if isinstance(ref, str) else ref
-        versions = self.versions(ref.name)
+        versions = self.versions(ref.name) or self._install_bundled(ref.name)
         if not versions:
             raise AdapterNotFoundError(f"no adapter named {ref.name!r} in {self.root}")
         if ref.version is None:
@@ -125,6 +131,18 @@ class AdapterRegistry:
                     continue
                 raise
             return AdapterVersion(name, version, folder / version)
+
+    def _install_bundled(self, name: str) -> list[AdapterVersion]:
+        """The shipped adapter of this name, published as this registry's first version of it."""
+        source = self.bundled / check_safe_name(name, "name") if self.bundled else None
+        if source is None or not (source / "adapter_config.json").is_file():
+            return []
+        staging = self.staging_dir(name)
+        for file in source.iterdir():
+            if file.is_file():
+                shutil.copyfile(file, staging / file.name)
+        self.publish(name, staging)
+        return self.versions(name)
 
     def staging_dir(self, name: str) -> Path:
         staging = self._folder(name) / f".staging-{os.getpid()}"

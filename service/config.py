@@ -82,12 +82,13 @@ SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty
 
 
 class PromptConfig(_Strict):
-    """How retrieved context is laid out: in the final user turn, next to the question (small models
-    read it best there), or in the system turn."""
+    """What reaches the prompt and where: the context in the system turn or in the final user turn next to
+    the question, the instruction, and how many of the retrieved sentences are kept. The defaults are the
+    best the bundled model measured (README "Answer quality")."""
 
-    context: Literal["user", "system"] = "user"
+    context: Literal["user", "system"] = "system"
     # Keep only the N sentences or lines of the retrieved blocks closest to the question (0: whole blocks).
-    focus_sentences: Annotated[int, Field(ge=0, le=200)] = 0
+    focus_sentences: Annotated[int, Field(ge=0, le=200)] = 6
     instruction: Annotated[str, Field(min_length=1, max_length=2000)] = INSTRUCTION
 
 

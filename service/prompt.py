@@ -1,8 +1,8 @@
 """Prompt assembly: the tenant's system prompt, the conversation, and numbered context blocks, in budget.
 
-The context goes where the config says: by default into the final user turn, just before the question,
-where a small model reads it best (measured with `ragserve eval answers`, README "Answer quality"); or
-into the system turn.
+The context goes where the config says: into the system turn (the default: the bundled model answered
+best from there, measured with `ragserve eval answers`, README "Answer quality"), or into the final user
+turn, just before the question.
 """
 
 import re
@@ -77,7 +77,7 @@ class PromptBuilder:
         self,
         count_tokens: Callable[[list[Message]], int],
         max_model_len: int,
-        context: ContextPlacement = "user",
+        context: ContextPlacement,
         instruction: str = INSTRUCTION,
     ) -> None:
         self._count = count_tokens

@@ -58,21 +58,23 @@ def test_without_blocks_or_a_tenant_prompt_the_clients_system_message_passes_unc
 
 
 def test_lowest_ranked_blocks_are_dropped_first_to_fit() -> None:
-    prompt = PromptBuilder(_count, 150).build("S", [_hit(1), _hit(2), _hit(3)], [Message("user", "Q")], 50)
+    prompt = PromptBuilder(_count, 150, "system").build(
+        "S", [_hit(1), _hit(2), _hit(3)], [Message("user", "Q")], 50
+    )
     assert [b.source for b in prompt.blocks] == ["doc1.md", "doc2.md"]
     assert prompt.tokens <= 100
 
 
 def test_then_the_oldest_turns_go_but_never_the_last() -> None:
     turns = [Message("user", "old " * 40), Message("assistant", "reply " * 40), Message("user", "now?")]
-    prompt = PromptBuilder(_count, 120).build("S", [_hit(1, 200)], turns, 50)
+    prompt = PromptBuilder(_count, 120, "system").build("S", [_hit(1, 200)], turns, 50)
     assert prompt.blocks == []
     assert prompt.messages[-1] == Message("user", "now?")
 
 
 def test_a_prompt_that_cannot_fit_is_refused_before_vllm() -> None:
     with pytest.raises(PromptTooLongError, match="at most 50 fit"):
-        PromptBuilder(_count, 100).build("S", [], [Message("user", "word " * 500)], 50)
+        PromptBuilder(_count, 100, "system").build("S", [], [Message("user", "word " * 500)], 50)
 
 
 def test_retrieval_query_uses_the_last_user_turn_first_then_recent_ones() -> None:

@@ -1,26 +1,31 @@
 """Writes acme-style.jsonl: the Acme house format, on invented products, in the service's prompt shape.
 
-Every example is what the chat service sends vLLM: Acme's system prompt, then numbered context blocks
-(built with the service's own `system_text`), then a question. The reply is in the house format: a
-greeting line, one to three bullets that restate the context and cite it, and a fixed sign-off. Every fact
-in a reply is in that example's own context, and the products are invented: the dataset teaches format
-and grounding, never facts, which come from retrieval. About one question in six is not answered by its
-context, and the reply says so instead of guessing.
+Every example is what the chat service sends vLLM at its default layout, built by the service's own
+PromptBuilder: Acme's system prompt with the instruction and the numbered context blocks, then the question. The reply is in the
+house format: a greeting line, one to three bullets that restate the context and cite it, and a fixed
+sign-off. Every fact in a reply is in that example's own context, and the products are invented: the
+dataset teaches format and grounding, never facts, which come from retrieval. About one question in six is
+not answered by its context, and the reply says so instead of guessing.
+
+So that the style keeps the grounding skill, as many rows again come from the grounding dataset's
+generator (examples/grounding/make_dataset.py: other kinds of documents, confusable distractors), with
+Acme's system prompt and the reply wrapped in the house format.
 
 Run from the repository root: .venv/bin/python examples/acme/style/make_dataset.py
 """
 
+import importlib.util
 import json
 import random
 from pathlib import Path
 
 from ingest.search import Hit
-from service.prompt import system_text
+from service.prompt import Message, PromptBuilder
 
 SYSTEM_PROMPT = "You are the support assistant of Acme Robotics. Answer briefly and factually."
 GREETING = "Hello from Acme Support!"
 SIGN_OFF = "Have a great day, the Acme team."
-COUNT = 200
+COUNT = 200  # style rows on Acme-like products; as many again from the grounding generator
 
 PRODUCTS = ["Pathfinder P1", "Courier C3", "Lifter L2", "Sweeper S5", "Hauler H7", "Scout X2", "Tugger T4",
             "Picker K9", "Mover M6", "Sorter Q8", "Rover R5", "Carrier N3", "Stacker Z1"]  # fmt: skip
@@ -61,7 +66,18 @@ def _hit(product: str, topic: str, sentences: list[str]) -> Hit:
     return Hit(source, f"{product} > {topic.title()}", f"{source}#0", 0.0, " ".join(sentences))
 
 
-def _example(rng: random.Random) -> dict[str, object]:
+def _house(bullets: list[str]) -> str:
+    return "\n".join([GREETING, *(f"- {b}" for b in bullets), SIGN_OFF])
+
+
+def _not_said(subject: str) -> list[str]:
+    return [
+        f"Our documents do not say this about the {subject}.",
+        "Please ask a support agent, who can check it for you.",
+    ]
+
+
+def _example(rng: random.Random, builder: PromptBuilder) -> dict[str, object]:
     product, other = rng.sample(PRODUCTS, 2)
     (topic, template, questions, values), (topic2, template2, _, values2) = rng.sample(ATTRIBUTES, 2)
     fact = template.format(p=product, v=rng.choice(values))
@@ -76,30 +92,44 @@ def _example(rng: random.Random) -> dict[str, object]:
     own = next(b for b in blocks if fact in b.text)
     if rng.random() < 1 / 6:
         question = rng.choice(UNANSWERED).format(p=product)
-        bullets = [f"Our documents do not say whether this is possible for the {product}.",
-                   "Please ask a support agent, who can check it for you."]  # fmt: skip
+        bullets = _not_said(product)
     else:
         question = rng.choice(questions).format(p=product)
         bullets = [f"{fact[:-1]} [{cite[id(own)]}]."]
         if rng.random() < 0.5:
             bullets.append(f"{extra[:-1]} [{cite[id(own)]}].")
-    reply = "\n".join([GREETING, *(f"- {b}" for b in bullets), SIGN_OFF])
+    messages = builder.build(SYSTEM_PROMPT, blocks, [Message("user", question)], 1).messages
     return {
         "messages": [
-            {"role": "system", "content": system_text(SYSTEM_PROMPT, [], blocks)},
-            {"role": "user", "content": question},
-            {"role": "assistant", "content": reply},
+            *({"role": m.role, "content": m.content} for m in messages),
+            {"role": "assistant", "content": _house(bullets)},
         ]
     }
 
 
+def _grounding_generator():  # type: ignore[no-untyped-def]
+    path = Path(__file__).parents[2] / "grounding" / "make_dataset.py"
+    spec = importlib.util.spec_from_file_location("grounding_dataset", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.example
+
+
 def main() -> None:
     rng = random.Random(7)
+    builder = PromptBuilder(lambda messages: 0, 1 << 20, "system")  # the service's default layout
+    grounding = _grounding_generator()
     out = Path(__file__).with_name("acme-style.jsonl")
     replies: set[str] = set()
     lines: list[str] = []
-    while len(lines) < COUNT:
-        example = _example(rng)
+    while len(lines) < 2 * COUNT:
+        if len(lines) < COUNT:
+            example = _example(rng, builder)
+        else:
+            example = grounding(
+                rng, builder, SYSTEM_PROMPT, lambda cited: _house([cited] if cited else _not_said("product"))
+            )
         reply = example["messages"][-1]["content"]  # type: ignore[index]
         if reply not in replies:  # no two rows share a reply, so no held-out reply is seen in training
             replies.add(reply)

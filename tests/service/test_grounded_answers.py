@@ -1,0 +1,93 @@
+"""The answer itself, with the bundled model: at the service's defaults, a fact the model cannot know is
+stated once it is indexed; with the bundled grounding adapter, a question the documents do not answer is
+refused (the plain base model never refuses: README "Answer quality")."""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from ingest.embedding import DenseEmbedder
+from ragserve.settings import Settings
+from service.app import create_app
+from service.config import ServeConfig, TenantConfig
+from service.evaluation.scoring import REFUSED
+from service.settings import ServiceSettings
+from service.vllm_process import VllmProcess
+from tests.conftest import write
+from tests.service.harness import running_app
+
+KEY = "initech-key"
+
+
+GROUNDING = {"model": {"default_adapter": "grounding"}, "prompt": {"context": "user", "focus_sentences": 0}}
+
+
+def _serve(
+    root: Path, embedder: DenseEmbedder, base_model_dir: Path, vllm: VllmProcess, changes: dict[str, Any]
+) -> Iterator[tuple[str, Path]]:
+    docs = root / "docs"
+    write(docs, "company.md", "# Initech\n\nInitech makes office software. Its head office is in Austin.")
+    config = ServeConfig.model_validate(
+        {"tenants": {"initech": TenantConfig(api_key=KEY, docs=docs)}, **changes}
+    )
+    settings = Settings(data_dir=root / "data", adapters_dir=root / "adapters")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(DenseEmbedder, "load", classmethod(lambda cls, *a, **k: embedder))
+        service = ServiceSettings(admin_key=SecretStr("admin-key"))
+        with running_app(create_app(config, service, settings, base_model_dir, vllm.url)) as url:
+            yield url, docs
+
+
+@pytest.fixture(scope="module")
+def at_defaults(
+    tmp_path_factory: pytest.TempPathFactory, embedder: DenseEmbedder, base_model_dir: Path, vllm: VllmProcess
+) -> Iterator[tuple[str, Path]]:
+    yield from _serve(tmp_path_factory.mktemp("defaults"), embedder, base_model_dir, vllm, {})
+
+
+@pytest.fixture(scope="module")
+def with_grounding(
+    tmp_path_factory: pytest.TempPathFactory, embedder: DenseEmbedder, base_model_dir: Path, vllm: VllmProcess
+) -> Iterator[tuple[str, Path]]:
+    yield from _serve(tmp_path_factory.mktemp("grounding"), embedder, base_model_dir, vllm, GROUNDING)
+
+
+def _reindex(url: str) -> None:
+    httpx.post(
+        f"{url}/admin/reindex", json={"tenant": "initech"}, headers={"Authorization": "Bearer admin-key"},
+        timeout=120,
+    ).raise_for_status()  # fmt: skip
+
+
+def _answer(url: str, question: str) -> str:
+    response = httpx.post(
+        f"{url}/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": question}]},  # no sampling: the defaults
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["choices"][0]["message"]["content"])
+
+
+def test_at_the_defaults_a_fresh_fact_is_stated_in_the_answer_once_indexed(
+    at_defaults: tuple[str, Path],
+) -> None:
+    url, docs = at_defaults
+    write(docs, "printers.md", "# Printers\n\nThe Initech PC LOAD 7 printer prints 38 pages per minute.")
+    _reindex(url)
+    answer = _answer(url, "How many pages per minute does the PC LOAD 7 print?")
+    assert "38" in answer, answer
+
+
+def test_with_the_grounding_adapter_a_question_the_documents_do_not_answer_is_refused(
+    with_grounding: tuple[str, Path],
+) -> None:
+    url, _ = with_grounding
+    _reindex(url)
+    answer = _answer(url, "What is the phone number of Initech's help desk?")
+    assert REFUSED.search(answer), answer
