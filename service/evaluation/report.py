@@ -47,9 +47,10 @@ def _markdown(report: dict[str, Any], chart: str) -> str:
     retrieval = report.get("mode") == "retrieval"
     table = _RETRIEVAL_TABLE if retrieval else _TABLE
     lines = [
-        f"# Answers of tenant {report['tenant']}",
+        f"# {'Retrieval' if retrieval else 'Answers'} of tenant {report['tenant']}",
         "",
-        f"{report['questions']} labelled questions from `{report['qa_file']}`, asked through the chat API.",
+        f"{report['questions']} labelled questions from `{report['qa_file']}`, "
+        + ("ranked by the index's hybrid search." if retrieval else "asked through the chat API."),
         "",
         f"![scores]({chart})",
         "",
