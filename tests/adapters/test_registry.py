@@ -84,3 +84,25 @@ def test_assignments_persist_and_override_the_config(tmp_path: Path) -> None:
         "acme": "style@v2",
         "globex": "",
     }
+
+
+def test_a_bundled_adapter_is_published_as_the_first_version_when_first_asked_for(tmp_path: Path) -> None:
+    bundled = tmp_path / "bundled" / "reader"
+    bundled.mkdir(parents=True)
+    (bundled / "adapter_config.json").write_text("{}")
+    (bundled / "adapter_model.safetensors").write_bytes(b"weights")
+    registry = AdapterRegistry(tmp_path / "registry", bundled=tmp_path / "bundled")
+    assert registry.names() == []
+    version = registry.resolve("reader")
+    assert version.ref == "reader@v1"
+    assert (version.path / "adapter_model.safetensors").read_bytes() == b"weights"
+    assert registry.resolve("reader").path == version.path  # installed once, not again
+    with pytest.raises(AdapterNotFoundError):
+        registry.resolve("not-bundled")
+
+
+def test_the_shipped_grounding_adapter_is_in_the_package(tmp_path: Path) -> None:
+    version = AdapterRegistry(tmp_path).resolve("grounding")
+    assert version.ref == "grounding@v1"
+    card = version.card()
+    assert card is not None and card.base_model == "smollm2-135m"
