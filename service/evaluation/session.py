@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.assignments import AssignmentStore
+from adapters.registry import AdapterRegistry
 from ingest.runtime import IngestRuntime
 from ragserve.errors import ConfigError, InvalidTenantError
 from ragserve.settings import Settings
@@ -90,6 +91,13 @@ def evaluate_config(
                 ranks.append(rank_of(item, [h.source for h in hits]))
                 on_done()
         return run.report({"retrieval": summarize_retrieval(ranks)}, {"retrieval": ranks})
+    # Every set-up's config and adapter is checked before vLLM's minute of start-up, not after it.
+    configs = {s.name: s.apply(only_tenant, run.tenant) for s in run.setups}
+    registry = AdapterRegistry(settings.adapters_root)
+    for setup_cfg in configs.values():
+        for ref in setup_cfg.adapters().values():
+            if ref:
+                registry.resolve(ref)
     model_dir = ensure_base_model(cfg.model.base, settings.models_dir)
     results = {}
     with vllm_for(cfg, settings, service, model_dir, say, port=free_port(), log_name="vllm-eval.log") as (
@@ -99,7 +107,7 @@ def evaluate_config(
         index_tenants(only_tenant, settings, say)
         for setup in run.setups:
             key = secrets.token_urlsafe(24)
-            setup_cfg = _with_key(setup.apply(only_tenant, run.tenant), run.tenant, key)
+            setup_cfg = _with_key(configs[setup.name], run.tenant, key)
             with tempfile.TemporaryDirectory() as scratch:
                 store = _assignments(settings, Path(scratch), run.tenant, setup)
                 app = create_app(setup_cfg, service, settings, model_dir, vllm_url, store)

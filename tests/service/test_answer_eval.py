@@ -124,3 +124,17 @@ def test_a_bad_qa_line_is_a_one_line_error_naming_the_file_and_line(
     assert result.exit_code == 1
     assert f"{qa}:2: " in result.output and problem in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 2
+
+
+def test_a_setup_naming_a_missing_adapter_fails_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAGSERVE_VLLM_URL", "http://127.0.0.1:9")  # never reached
+    docs = tenant_docs(tmp_path / "docs")
+    config = tmp_path / "ragserve.toml"
+    config.write_text(f'[tenants.globex]\napi_key = "k"\ndocs = "{docs["globex"]}"\n')
+    setups = _setups(tmp_path, '[setups.ok]\n[setups.missing]\ntenant = { adapter = "nope" }\n')
+    result = runner.invoke(app, ["eval", "answers", str(_qa(tmp_path)), "--tenant", "globex", "--config",
+                                 str(config), "--setups", str(setups)])  # fmt: skip
+    assert result.exit_code == 1
+    assert "no adapter named 'nope'" in result.output and "Traceback" not in result.output
