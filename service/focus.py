@@ -31,7 +31,8 @@ def focus(hits: Sequence[Hit], query: str, embedder: DenseEmbedder, keep: int) -
     if keep <= 0 or len(flat) <= keep:
         return list(hits)
     texts = [f"{hits[b].heading}: {split[b][i]}" if hits[b].heading else split[b][i] for b, i in flat]
-    scores = embedder.embed_documents(texts) @ np.asarray(embedder.embed_query(query), dtype=np.float32)
+    vectors = embedder.embed_documents([query, *texts])  # one model call for the query and every unit
+    scores = vectors[1:] @ vectors[0]
     chosen = {flat[n] for n in np.argsort(-scores)[:keep]}
     focused = []
     for b, hit in enumerate(hits):

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from adapters.assignments import AssignmentStore
@@ -20,7 +19,15 @@ from adapters.registry import AdapterRegistry, AdapterVersion, check_safe_name
 from adapters.report import eval_json, write_report
 from adapters.training import TrainConfig
 from adapters.validation import BaseModelInfo, validate
-from ragserve.cli.common import DataDirOption, JsonOption, cli_errors, err, load_settings, make_settings
+from ragserve.cli.common import (
+    DataDirOption,
+    JsonOption,
+    cli_errors,
+    counted_progress,
+    err,
+    load_settings,
+    make_settings,
+)
 from ragserve.cli.via_service import admin_request, running_service
 from ragserve.errors import ConfigError, DatasetError, InvalidTenantError, RagserveError
 from ragserve.settings import Settings
@@ -68,7 +75,7 @@ def train(
     )  # fmt: skip
     check_safe_name(name, "name")  # before the base model is converted
     base_dir = ensure_base_model(base, settings.models_dir)
-    with _progress(json_out) as progress:
+    with counted_progress(json_out, "steps") as progress:
         task = progress.add_task(f"training {name}", total=None)
 
         def on_step(step: int, total: int, loss: float) -> None:
@@ -281,10 +288,3 @@ def list_(
             table.add_row(f"{entry['name']}@{v['version']}", v["created_at"] or "-", v["base_model"] or "-",
                           shown, ", ".join(v["tenants"]) or "-")  # fmt: skip
     err.print(table if listing else f"no adapters in {registry.root}")
-
-
-def _progress(quiet: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-        TimeRemainingColumn(), console=err, disable=quiet, transient=False,
-    )  # fmt: skip

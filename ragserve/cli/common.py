@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ragserve.errors import ConfigError, RagserveError, validation_problems
 from ragserve.settings import Settings
@@ -20,6 +21,7 @@ __all__ = [
     "QdrantUrlOption",
     "TenantOption",
     "cli_errors",
+    "counted_progress",
     "err",
     "load_settings",
     "make_settings",
@@ -72,3 +74,12 @@ def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def counted_progress(quiet: bool, unit: str) -> Progress:
+    """A bar on stderr that counts done units ("12/40 steps"); off when the command prints JSON."""
+    counted = TextColumn(f"{{task.completed}}/{{task.total}} {unit}")
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), counted, TimeRemainingColumn(), console=err,
+        disable=quiet, transient=False,
+    )  # fmt: skip

@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ragserve.cli.common import (
@@ -14,6 +13,7 @@ from ragserve.cli.common import (
     QdrantUrlOption,
     TenantOption,
     cli_errors,
+    counted_progress,
     err,
     load_settings,
     make_settings,
@@ -21,7 +21,7 @@ from ragserve.cli.common import (
 from ragserve.errors import ConfigError
 from service.config import load_config
 from service.evaluation.qa import load_qa
-from service.evaluation.report import write_report
+from service.evaluation.report import format_metric, write_report
 from service.evaluation.session import EvalRun, evaluate_config, evaluate_service
 from service.evaluation.setups import load_setups
 from service.settings import ServiceSettings
@@ -74,7 +74,7 @@ def answers(
     run = EvalRun(tenant, qa_file, items, setups, retrieval_only, concurrency)
     cfg = load_config(config) if config is not None else None
     total = len(items) * (1 if retrieval_only else len(setups))
-    with _progress(json_out) as progress:
+    with counted_progress(json_out, "questions") as progress:
         task = progress.add_task("retrieving" if retrieval_only else "asking", total=total)
 
         def on_done() -> None:
@@ -95,20 +95,7 @@ def answers(
     table = Table(*(label for _, label in shown))
     table.add_column("set-up", no_wrap=True)
     for name, metrics in report["setups"].items():
-        table.add_row(*(_cell(metrics.get(k)) for k, _ in shown), name)
+        table.add_row(*(format_metric(metrics.get(k)) for k, _ in shown), name)
     err.print(table)
     if paths:
         typer.echo(f"report: {paths['markdown']}")
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.0f}" if isinstance(value, float) and value > 1.0 else f"{value:.2f}"
-
-
-def _progress(quiet: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=err, disable=quiet, transient=False,
-    )  # fmt: skip

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CHART_METRICS", "write_report"]
+__all__ = ["CHART_METRICS", "format_metric", "write_report"]
 
 CHART_METRICS = (
     ("answer_accuracy", "answer accuracy"),
@@ -29,7 +29,8 @@ def write_report(folder: Path, report: dict[str, Any]) -> dict[str, Path]:
     return paths
 
 
-def _cell(value: Any) -> str:
+def format_metric(value: Any) -> str:
+    """A share as 0.62, a count as 28, milliseconds or tokens as whole numbers, a missing one as n/a."""
     if value is None:
         return "n/a"
     if isinstance(value, float) and value <= 1.0:
@@ -58,7 +59,8 @@ def _markdown(report: dict[str, Any], chart: str) -> str:
         "|---|" + "---|" * len(table),
     ]
     lines += [
-        f"| {name} | " + " | ".join(_cell(m.get(k)) for k in table) + " |" for name, m in setups.items()
+        f"| {name} | " + " | ".join(format_metric(m.get(k)) for k in table) + " |"
+        for name, m in setups.items()
     ]
     if retrieval:
         lines += ["", "| id | rank of the first expected source | question |", "|---|---|---|"]

@@ -17,7 +17,7 @@ from service.evaluation.qa import QAItem
 from service.evaluation.scoring import QuestionResult, RetrievalResult, score_answer
 from service.evaluation.setups import Setup
 
-__all__ = ["ask_questions", "rank_sources"]
+__all__ = ["RETRIEVAL_K", "ask_questions", "rank_of", "rank_sources"]
 
 RETRIEVAL_K = 5
 

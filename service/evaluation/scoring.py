@@ -97,11 +97,16 @@ def summarize(results: list[QuestionResult]) -> dict[str, Any]:
     with_sources = [r for r in answerable if r.expected]
     matched = [r for r in answerable if r.matched]
     latencies = [r.latency_ms for r in results if r.error is None]
+    unanswerable_refused = _share(unanswerable, lambda r: r.refused)
+    answerable_refused = _share(answerable, lambda r: r.refused)
+    # Balanced: the mean of "refused when it should" and "answered when it should"; never refusing scores 0.5.
+    parts = [p for p in (unanswerable_refused, None if answerable_refused is None else 1 - answerable_refused)
+             if p is not None]  # fmt: skip
     return {
         "answer_accuracy": _share(answerable, lambda r: r.matched),
-        "refusal_accuracy": _balanced(unanswerable, answerable),
-        "unanswerable_refused": _share(unanswerable, lambda r: r.refused),
-        "answerable_refused": _share(answerable, lambda r: r.refused),
+        "refusal_accuracy": round(sum(parts) / len(parts), 3) if parts else None,
+        "unanswerable_refused": unanswerable_refused,
+        "answerable_refused": answerable_refused,
         "source_retrieved": _share(with_sources, lambda r: r.source_retrieved),
         "source_cited": _share(with_sources, lambda r: r.source_cited),
         "supported": _share(matched, lambda r: r.supported),
@@ -125,13 +130,6 @@ def summarize_retrieval(results: list[RetrievalResult]) -> dict[str, Any]:
         else None,
         "questions": len(ranked),
     }
-
-
-def _balanced(unanswerable: list[QuestionResult], answerable: list[QuestionResult]) -> float | None:
-    """The mean of "refused when it should" and "answered when it should": never refusing scores 0.5."""
-    parts = [_share(unanswerable, lambda r: r.refused), _share(answerable, lambda r: not r.refused)]
-    known = [p for p in parts if p is not None]
-    return round(sum(known) / len(known), 3) if known else None
 
 
 def _share(rows: list[Any], test: Any) -> float | None:
