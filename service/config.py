@@ -90,6 +90,8 @@ class PromptConfig(_Strict):
     # Keep only the N sentences or lines of the retrieved blocks closest to the question (0: whole blocks).
     focus_sentences: Annotated[int, Field(ge=0, le=200)] = 6
     instruction: Annotated[str, Field(min_length=1, max_length=2000)] = INSTRUCTION
+    # When the answer cites no block as [n], cite the block its words come from (service/attribution.py).
+    attribute: bool = True
 
 
 class TenantConfig(_Strict):

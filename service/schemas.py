@@ -57,5 +57,6 @@ class Citation(BaseModel):
     heading: str
     chunk_id: str
     score: float
-    cited: bool
+    cited: bool  # the answer cites it as [n], or draws on it (attributed)
+    attributed: bool  # cited by the service: the answer named no block, and its words come from this one
     text: str  # the block as the model saw it: for a preview, and for checking an answer against it

@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from ingest.search import Hit
 from ragserve.errors import ModelNotAllowedError, RagserveError, UpstreamError
+from service.attribution import attributed_block
 from service.deps import StateDep, TenantDep
 from service.focus import focus
 from service.http_errors import error_body, status_for
@@ -44,13 +45,13 @@ async def chat_completions(
         prompt = await _prepare(state, tenant, body)
         payload = _payload(body, served, prompt, state)
         if body.stream:
-            response = OwningStream(_stream(state, tenant, payload, prompt, started), stack)
+            response = OwningStream(_stream(state, tenant, payload, prompt, body, started), stack)
             stack = AsyncExitStack()  # the response now owns the slot and the lease
             return response
         completion = await _complete_unless_disconnected(state, payload, request)
         state.metrics.stage_seconds.labels("ttft").observe(time.perf_counter() - started)
         answer = str(completion["choices"][0]["message"].get("content") or "")
-        completion["citations"] = _citations(prompt.blocks, answer)
+        completion["citations"] = _citations(state, body, prompt.blocks, answer)
         _count_tokens(state, tenant, completion.get("usage"))
         state.metrics.stage_seconds.labels("total").observe(time.perf_counter() - started)
         return JSONResponse(completion)
@@ -144,6 +145,7 @@ async def _stream(
     tenant: str,
     payload: dict[str, Any],
     prompt: Prompt,
+    body: ChatRequest,
     started: float,
 ) -> AsyncGenerator[str, None]:
     answer: list[str] = []
@@ -166,7 +168,7 @@ async def _stream(
             "model": last.get("model", payload["model"]),
             "choices": [],
             "usage": usage,
-            "citations": _citations(prompt.blocks, "".join(answer)),
+            "citations": _citations(state, body, prompt.blocks, "".join(answer)),
         }
         _count_tokens(state, tenant, usage)
         yield f"data: {json.dumps(final)}\n\n"
@@ -198,8 +200,15 @@ class OwningStream(StreamingResponse):
             await self._held.aclose()
 
 
-def _citations(blocks: list[Hit], answer: str) -> list[dict[str, Any]]:
+def _citations(
+    state: ServiceState, body: ChatRequest, blocks: list[Hit], answer: str
+) -> list[dict[str, Any]]:
     cited = cited_blocks(answer, len(blocks))
+    attributed = None
+    if not cited and state.config.prompt.attribute:
+        question = next((m.text() for m in reversed(body.messages) if m.role == "user"), "")
+        texts = [h.text for h in blocks]
+        attributed = attributed_block(answer, question, texts, state.retriever.sparse.terms)
     return [
         Citation(
             index=i,
@@ -207,7 +216,8 @@ def _citations(blocks: list[Hit], answer: str) -> list[dict[str, Any]]:
             heading=h.heading,
             chunk_id=h.chunk_id,
             score=h.score,
-            cited=i in cited,
+            cited=i in cited or i == attributed,
+            attributed=i == attributed,
             text=h.text,
         ).model_dump()
         for i, h in enumerate(blocks, start=1)

@@ -41,7 +41,7 @@ def test_openai_client_gets_an_answer_with_citations(service: Service) -> None:
     assert completion.choices[0].message.content
     citations = (completion.model_extra or {})["citations"]
     assert citations[0]["source"] == "battery.md"
-    assert set(citations[0]) == {"index", "source", "heading", "chunk_id", "score", "cited", "text"}
+    assert set(citations[0]) == {"index", "source", "heading", "chunk_id", "score", "cited", "attributed", "text"}
     assert completion.model == ADAPTER  # acme's default is its adapter
 
 

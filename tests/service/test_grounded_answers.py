@@ -2,6 +2,7 @@
 stated once it is indexed; with the bundled grounding adapter, a question the documents do not answer is
 refused (the plain base model never refuses: README "Answer quality")."""
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ def _reindex(url: str) -> None:
     ).raise_for_status()  # fmt: skip
 
 
-def _answer(url: str, question: str) -> str:
+def _ask(url: str, question: str) -> dict[str, Any]:
     response = httpx.post(
         f"{url}/v1/chat/completions",
         json={"messages": [{"role": "user", "content": question}]},  # no sampling: the defaults
@@ -71,7 +72,20 @@ def _answer(url: str, question: str) -> str:
         timeout=120,
     )
     assert response.status_code == 200, response.text
-    return str(response.json()["choices"][0]["message"]["content"])
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _answer(url: str, question: str) -> str:
+    return str(_ask(url, question)["choices"][0]["message"]["content"])
+
+
+def _streamed_citations(url: str, question: str) -> list[dict[str, Any]]:
+    request = {"messages": [{"role": "user", "content": question}], "stream": True}
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=request, headers=headers, timeout=120) as r:
+        events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: {")]
+    return [c for event in events for c in event.get("citations", [])]
 
 
 def test_at_the_defaults_a_fresh_fact_is_stated_in_the_answer_once_indexed(
@@ -80,8 +94,14 @@ def test_at_the_defaults_a_fresh_fact_is_stated_in_the_answer_once_indexed(
     url, docs = at_defaults
     write(docs, "printers.md", "# Printers\n\nThe Initech PC LOAD 7 printer prints 38 pages per minute.")
     _reindex(url)
-    answer = _answer(url, "How many pages per minute does the PC LOAD 7 print?")
+    question = "How many pages per minute does the PC LOAD 7 print?"
+    body = _ask(url, question)
+    answer = body["choices"][0]["message"]["content"]
     assert "38" in answer, answer
+    # The model wrote no [n]; the service cites the block the answer's "38" comes from, streamed or not.
+    for citations in (body["citations"], _streamed_citations(url, question)):
+        cited = [c["source"] for c in citations if c["cited"]]
+        assert cited == ["printers.md"], (answer, citations)
 
 
 def test_with_the_grounding_adapter_a_question_the_documents_do_not_answer_is_refused(
