@@ -17,7 +17,7 @@ RAGSERVE_ADMIN_KEY ?= demo-admin-key
 export HF_HUB_OFFLINE := 1
 export RAGSERVE_DATA_DIR RAGSERVE_ADMIN_KEY
 
-.PHONY: setup lint test demo adapters grounding eval eval-retrieval bench bench-serve bench-dtype bench-embedders clean
+.PHONY: setup lint test test-fast demo adapters grounding eval eval-retrieval bench bench-serve bench-dtype bench-embedders clean
 
 setup: $(STAMP)
 
@@ -33,10 +33,16 @@ $(STAMP): pyproject.toml requirements/weights.txt
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy ragserve ingest service adapters tests bench
+	$(BIN)/mypy ragserve tests bench
 
 test: lint
 	$(BIN)/pytest
+
+# The quick loop while changing code: ruff, and every test that does not need the LLM (vLLM, the converted
+# model, training). `make test` runs mypy and all the tests.
+test-fast: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest -m "not llm"
 
 # The main job: vLLM (CPU) + the index + the OpenAI-compatible chat API on :8000, on the demo config.
 demo: setup

@@ -1,1 +1,2 @@
-"""Per-tenant LoRA adapters: loading into a running vLLM server, and (to come) training and evaluation."""
+"""Per-tenant LoRA adapters: datasets, training, evaluation against prompting, validation, the versioned
+registry, and the hot swap into a running vLLM server."""

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from adapters.dataset import Example
-from adapters.dataset_card import DatasetCard
-from service.vllm_client import VllmClient
+from ragserve.adapters.dataset import Example
+from ragserve.adapters.dataset_card import DatasetCard
+from ragserve.service.vllm_client import VllmClient
 
 __all__ = ["SETUPS", "SetupScore", "evaluate", "rouge_l"]
 

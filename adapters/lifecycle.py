@@ -8,12 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters.card import AdapterCard, DatasetInfo, TrainingInfo
-from adapters.dataset import DatasetReport, load_dataset, split_dataset
-from adapters.dataset_card import DatasetCard
-from adapters.registry import AdapterRegistry, AdapterVersion, check_safe_name
-from adapters.training import TrainConfig, TrainResult, train_lora
-from adapters.validation import AdapterLimits, BaseModelInfo, validate
+from ragserve.adapters.card import AdapterCard, DatasetInfo, TrainingInfo
+from ragserve.adapters.dataset import DatasetReport, load_dataset, split_dataset
+from ragserve.adapters.dataset_card import DatasetCard
+from ragserve.adapters.registry import AdapterRegistry, AdapterVersion, check_safe_name
+from ragserve.adapters.training import TrainConfig, TrainResult, train_lora
+from ragserve.adapters.validation import AdapterLimits, BaseModelInfo, validate
 from ragserve.chat_tokens import chat_token_ids
 from ragserve.errors import AdapterInvalidError
 

@@ -6,7 +6,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters.card import AdapterCard
+from ragserve.adapters.card import AdapterCard
 from ragserve.errors import AdapterInvalidError, AdapterNotFoundError
 
 __all__ = ["AdapterRef", "AdapterRegistry", "AdapterVersion", "check_safe_name"]

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from adapters.evaluation import SETUPS, SetupScore
+from ragserve.adapters.evaluation import SETUPS, SetupScore
 
 __all__ = ["eval_json", "write_report"]
 

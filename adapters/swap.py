@@ -14,9 +14,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Protocol
 
-from adapters.assignments import AssignmentStore
-from adapters.registry import AdapterRegistry, AdapterVersion
-from adapters.validation import AdapterLimits, BaseModelInfo, validate
+from ragserve.adapters.assignments import AssignmentStore
+from ragserve.adapters.registry import AdapterRegistry, AdapterVersion
+from ragserve.adapters.validation import AdapterLimits, BaseModelInfo, validate
 from ragserve.errors import InvalidTenantError, RagserveError, UpstreamError
 
 __all__ = ["AdapterSwitch", "LoraServer"]

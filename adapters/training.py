@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.dataset import Example
-from adapters.validation import SERVED_TARGET_MODULES
+from ragserve.adapters.dataset import Example
+from ragserve.adapters.validation import SERVED_TARGET_MODULES
 from ragserve.chat_tokens import chat_token_ids
 from ragserve.hardware import cpu_has_native_bf16
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.registry import AdapterVersion, check_safe_name
+from ragserve.adapters.registry import AdapterVersion, check_safe_name
 from ragserve.errors import AdapterInvalidError
 
 __all__ = ["SERVED_TARGET_MODULES", "AdapterLimits", "BaseModelInfo", "read_safetensors_header", "validate"]

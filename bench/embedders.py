@@ -21,10 +21,10 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from ingest.embedding import DenseEmbedder
-from ingest.runtime import IngestRuntime
-from ingest.search import Retriever
 from ragserve.errors import ModelNotFoundError
+from ragserve.ingest.embedding import DenseEmbedder
+from ragserve.ingest.runtime import IngestRuntime
+from ragserve.ingest.search import Retriever
 from ragserve.settings import Settings
 
 MODELS = ["all-MiniLM-L6-v2", "all-mpnet-base-v2"]

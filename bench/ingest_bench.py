@@ -20,12 +20,12 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.stats import summary_ms
-from ingest.embedding import DenseEmbedder
-from ingest.extract import extract_text
-from ingest.runtime import IngestRuntime
-from ingest.sources import scan_folder
+from ragserve.ingest.embedding import DenseEmbedder
+from ragserve.ingest.extract import extract_text
+from ragserve.ingest.runtime import IngestRuntime
+from ragserve.ingest.sources import scan_folder
 from ragserve.settings import Settings
-from tests.factories import make_corpus
+from ragserve.testing import make_corpus
 
 TENANT = "bench"
 

@@ -33,12 +33,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import httpx
 
 from bench.stats import summary_ms
-from service.base_model import ensure_base_model
-from service.config import BUNDLED_BASE
-from service.cpu_placement import pin_process
-from service.vllm_process import wait_for_ok
-from tests.factories import make_corpus
-from tests.service.harness import free_port, make_lora
+from ragserve.service.base_model import ensure_base_model
+from ragserve.service.config import BUNDLED_BASE
+from ragserve.service.cpu_placement import pin_process
+from ragserve.service.vllm_process import free_port, wait_for_ok
+from ragserve.testing import make_corpus, make_lora
 
 ADAPTERS = [f"style{i}" for i in range(4)]
 SYSTEM = "You are a helpful assistant."

@@ -13,7 +13,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from sentence_transformers import SentenceTransformer
 from transformers.utils import logging as hf_logging
 
-from ingest.model_packages import resolve_model_dir
+from ragserve.errors import ModelNotFoundError
+from ragserve.ingest.model_packages import resolve_model_dir
 
 __all__ = ["DenseEmbedder"]
 
@@ -31,13 +32,13 @@ class DenseEmbedder:
         self._model = SentenceTransformer(str(model_dir), device=device, local_files_only=True)
         dim = self._model.get_embedding_dimension()
         if dim is None:
-            raise ValueError(f"{model_dir}: the model does not say its embedding size")
+            raise ModelNotFoundError(f"{model_dir}: the model does not say its embedding size")
         self.dim: int = dim
         self.tokenizer = self._model.tokenizer
         # The model's own limit includes the [CLS] and [SEP] tokens that tokenize() does not count.
         max_seq_length = self._model.max_seq_length
         if max_seq_length is None:
-            raise ValueError(f"{model_dir}: the model does not say its maximum sequence length")
+            raise ModelNotFoundError(f"{model_dir}: the model does not say its maximum sequence length")
         self.max_tokens: int = max_seq_length - 2
 
     @classmethod

@@ -6,8 +6,8 @@ import logging
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
-from ingest.html_text import html_to_markdown
 from ragserve.errors import SkipDocument
+from ragserve.ingest.html_text import html_to_markdown
 
 __all__ = ["extract_text"]
 

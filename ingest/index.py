@@ -15,9 +15,9 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from ingest.chunking import Chunk
-from ingest.sparse import SparseEmbedding
 from ragserve.errors import IndexMismatchError, IndexNotFoundError, StoreLockedError, StoreUnavailableError
+from ragserve.ingest.chunking import Chunk
+from ragserve.ingest.sparse import SparseEmbedding
 from ragserve.settings import Settings
 
 __all__ = ["DENSE", "SPARSE", "DocState", "IndexSpec", "QdrantIndex", "SearchMode", "point_id"]

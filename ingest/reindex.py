@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.chunking import Chunk, Chunker
-from ingest.embedding import DenseEmbedder
-from ingest.extract import extract_text
-from ingest.index import DocState, IndexSpec, QdrantIndex
-from ingest.sources import Skipped, SourceFile, read_source, scan_folder
-from ingest.sparse import Bm25Encoder
-from ingest.tenancy import check_tenant
 from ragserve.errors import SkipDocument
+from ragserve.ingest.chunking import Chunk, Chunker
+from ragserve.ingest.embedding import DenseEmbedder
+from ragserve.ingest.extract import extract_text
+from ragserve.ingest.index import DocState, IndexSpec, QdrantIndex
+from ragserve.ingest.sources import Skipped, SourceFile, read_source, scan_folder
+from ragserve.ingest.sparse import Bm25Encoder
+from ragserve.ingest.tenancy import check_tenant
 
 __all__ = ["ReindexReport", "Reindexer"]
 

@@ -3,12 +3,12 @@
 from functools import cached_property
 from types import TracebackType
 
-from ingest.chunking import Chunker
-from ingest.embedding import DenseEmbedder
-from ingest.index import IndexSpec, QdrantIndex
-from ingest.reindex import Reindexer
-from ingest.search import Retriever
-from ingest.sparse import Bm25Encoder
+from ragserve.ingest.chunking import Chunker
+from ragserve.ingest.embedding import DenseEmbedder
+from ragserve.ingest.index import IndexSpec, QdrantIndex
+from ragserve.ingest.reindex import Reindexer
+from ragserve.ingest.search import Retriever
+from ragserve.ingest.sparse import Bm25Encoder
 from ragserve.settings import Settings
 
 __all__ = ["IngestRuntime"]

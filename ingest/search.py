@@ -3,10 +3,10 @@
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ingest.embedding import DenseEmbedder
-from ingest.index import IndexSpec, QdrantIndex, SearchMode
-from ingest.sparse import Bm25Encoder
-from ingest.tenancy import check_tenant
+from ragserve.ingest.embedding import DenseEmbedder
+from ragserve.ingest.index import IndexSpec, QdrantIndex, SearchMode
+from ragserve.ingest.sparse import Bm25Encoder
+from ragserve.ingest.tenancy import check_tenant
 
 __all__ = ["Hit", "Retriever"]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from watchfiles import watch
 
-from ingest.reindex import Reindexer, ReindexReport
 from ragserve.errors import RagserveError
+from ragserve.ingest.reindex import Reindexer, ReindexReport
 
 __all__ = ["watch_folder"]
 

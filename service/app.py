@@ -7,24 +7,25 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from adapters.assignments import AssignmentStore
-from adapters.registry import AdapterRegistry
-from adapters.swap import AdapterSwitch
-from adapters.validation import BaseModelInfo
-from ingest.runtime import IngestRuntime
+from ragserve import __version__
+from ragserve.adapters.assignments import AssignmentStore
+from ragserve.adapters.registry import AdapterRegistry
+from ragserve.adapters.swap import AdapterSwitch
+from ragserve.adapters.validation import BaseModelInfo
 from ragserve.chat_tokens import chat_token_ids
+from ragserve.ingest.runtime import IngestRuntime
+from ragserve.service.auth import KeyRing
+from ragserve.service.base_model import served_base_name
+from ragserve.service.config import ServeConfig
+from ragserve.service.http_errors import install_error_handlers
+from ragserve.service.limits import BodySizeLimit, ConcurrencyLimiter
+from ragserve.service.metrics import Metrics, RequestMetrics
+from ragserve.service.prompt import Message, PromptBuilder
+from ragserve.service.routes import admin, chat, health, models, retrieve
+from ragserve.service.settings import ServiceSettings
+from ragserve.service.state import ServiceState
+from ragserve.service.vllm_client import VllmClient
 from ragserve.settings import Settings
-from service.auth import KeyRing
-from service.base_model import served_base_name
-from service.config import ServeConfig
-from service.http_errors import install_error_handlers
-from service.limits import BodySizeLimit, ConcurrencyLimiter
-from service.metrics import Metrics, RequestMetrics
-from service.prompt import Message, PromptBuilder
-from service.routes import admin, chat, health, models, retrieve
-from service.settings import ServiceSettings
-from service.state import ServiceState
-from service.vllm_client import VllmClient
 
 __all__ = ["create_app"]
 
@@ -54,7 +55,7 @@ def create_app(
             await state.vllm.aclose()
             state.ingest.close()
 
-    app = FastAPI(title="ragserve", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="ragserve", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     for module in (chat, retrieve, models, health, admin):
         app.include_router(module.router)

@@ -4,7 +4,7 @@ import hashlib
 import hmac
 
 from ragserve.errors import AuthError
-from service.config import ServeConfig
+from ragserve.service.config import ServeConfig
 
 __all__ = ["KeyRing", "bearer_token"]
 

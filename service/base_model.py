@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from ragserve.errors import ConfigError, ModelNotFoundError
-from service.config import BUNDLED_BASE
+from ragserve.service.config import BUNDLED_BASE
 
 __all__ = ["ensure_base_model", "served_base_name"]
 

@@ -16,11 +16,11 @@ from pydantic import (
     model_validator,
 )
 
-from adapters.registry import AdapterRef
-from ingest.tenancy import check_tenant
+from ragserve.adapters.registry import AdapterRef
 from ragserve.errors import AdapterInvalidError, ConfigError, InvalidTenantError, validation_problems
 from ragserve.files import read_toml
-from service.prompt import INSTRUCTION
+from ragserve.ingest.tenancy import check_tenant
+from ragserve.service.prompt import INSTRUCTION
 
 __all__ = [
     "BUNDLED_BASE",

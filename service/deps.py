@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from service.state import ServiceState
+from ragserve.service.state import ServiceState
 
 __all__ = ["StateDep", "TenantDep"]
 

@@ -12,8 +12,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from ingest.embedding import DenseEmbedder
-from ingest.search import Hit
+from ragserve.ingest.embedding import DenseEmbedder
+from ragserve.ingest.search import Hit
 
 __all__ = ["focus", "units"]
 

@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ingest.search import Hit
 from ragserve.errors import PromptTooLongError
+from ragserve.ingest.search import Hit
 
 __all__ = [
     "INSTRUCTION",

@@ -2,9 +2,9 @@
 
 import asyncio
 
-from ingest.search import Hit
 from ragserve.errors import RagserveError, UpstreamError
-from service.state import ServiceState
+from ragserve.ingest.search import Hit
+from ragserve.service.state import ServiceState
 
 __all__ = ["retrieve_hits"]
 

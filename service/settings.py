@@ -3,8 +3,8 @@
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from adapters.validation import AdapterLimits
-from service.cpu_placement import parse_cpu_list
+from ragserve.adapters.validation import AdapterLimits
+from ragserve.service.cpu_placement import parse_cpu_list
 
 __all__ = ["ServiceSettings"]
 
@@ -23,8 +23,8 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     readiness_timeout_s: float = Field(default=3.0, gt=0)
     retrieval_timeout_s: float = Field(default=15.0, gt=0)
-    max_lora_rank: int = Field(default=16, ge=1, le=512)
-    adapter_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    max_lora_rank: int = Field(default=AdapterLimits.max_rank, ge=1, le=512)
+    adapter_max_bytes: int = Field(default=AdapterLimits.max_bytes, ge=1024)
     # Where `ragserve up` runs the API: "auto" keeps it off the cores of the vLLM it starts on a CPU,
     # "all" leaves it to the scheduler, or a CPU list such as "1,3-5".
     api_cpus: str = "auto"

@@ -14,13 +14,13 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from ingest.runtime import IngestRuntime
 from ragserve.errors import UpstreamError
+from ragserve.ingest.runtime import IngestRuntime
+from ragserve.service.base_model import served_base_name
+from ragserve.service.config import ServeConfig
+from ragserve.service.settings import ServiceSettings
+from ragserve.service.vllm_process import VllmProcess, VllmSpec, free_port
 from ragserve.settings import Settings
-from service.base_model import served_base_name
-from service.config import ServeConfig
-from service.settings import ServiceSettings
-from service.vllm_process import VllmProcess, VllmSpec, free_port
 
 __all__ = ["index_tenants", "serving_in_thread", "vllm_for"]
 

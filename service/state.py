@@ -2,17 +2,17 @@
 
 from dataclasses import dataclass
 
-from adapters.swap import AdapterSwitch
-from ingest.runtime import IngestRuntime
-from ingest.search import Retriever
+from ragserve.adapters.swap import AdapterSwitch
 from ragserve.errors import ModelNotAllowedError
-from service.auth import KeyRing
-from service.config import ServeConfig
-from service.limits import ConcurrencyLimiter
-from service.metrics import Metrics
-from service.prompt import PromptBuilder
-from service.settings import ServiceSettings
-from service.vllm_client import VllmClient
+from ragserve.ingest.runtime import IngestRuntime
+from ragserve.ingest.search import Retriever
+from ragserve.service.auth import KeyRing
+from ragserve.service.config import ServeConfig
+from ragserve.service.limits import ConcurrencyLimiter
+from ragserve.service.metrics import Metrics
+from ragserve.service.prompt import PromptBuilder
+from ragserve.service.settings import ServiceSettings
+from ragserve.service.vllm_client import VllmClient
 
 __all__ = ["ServiceState"]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from ragserve.adapters.validation import AdapterLimits
 from ragserve.errors import UpstreamError
 from ragserve.hardware import cpu_has_native_bf16
 
@@ -47,7 +48,7 @@ class VllmSpec:
     max_model_len: int = 2048
     dtype: str = "auto"
     max_loras: int = 4
-    max_lora_rank: int = 16
+    max_lora_rank: int = AdapterLimits.max_rank
     max_cpu_loras: int = 8
     lora_target_modules: tuple[str, ...] = ("qkv_proj", "o_proj")
     kv_cache_gib: int = 2

@@ -8,11 +8,22 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-from ingest.embedding import DenseEmbedder
-from ingest.runtime import IngestRuntime
+from ragserve.ingest.embedding import DenseEmbedder
+from ragserve.ingest.runtime import IngestRuntime
+from ragserve.service.base_model import ensure_base_model
+from ragserve.service.config import BUNDLED_BASE
 from ragserve.settings import Settings
-from service.base_model import ensure_base_model
-from service.config import BUNDLED_BASE
+
+
+# A test that uses the bundled LLM (a vLLM server, the converted model, training) is marked `llm`;
+# `make test-fast` runs the others.
+_LLM_FIXTURES = frozenset({"vllm", "base_model_dir", "llm_in_data_dir"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _LLM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.llm)
 
 
 @pytest.fixture(scope="session")

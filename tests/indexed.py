@@ -4,7 +4,7 @@ from typing import Any
 
 from qdrant_client import models as qm
 
-from ingest.index import QdrantIndex
+from ragserve.ingest.index import QdrantIndex
 
 
 def point_set(index: QdrantIndex, tenant: str) -> dict[str, dict[str, Any]]:

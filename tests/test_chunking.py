@@ -1,9 +1,9 @@
 import pytest
 
-from ingest.chunking import Chunker
-from ingest.embedding import DenseEmbedder
-from ingest.extract import extract_text
 from ragserve.errors import ConfigError
+from ragserve.ingest.chunking import Chunker
+from ragserve.ingest.embedding import DenseEmbedder
+from ragserve.ingest.extract import extract_text
 
 LONG = " ".join(f"Sentence number {i} talks about invoices and refunds." for i in range(300))
 

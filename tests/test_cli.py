@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from ingest.index import QdrantIndex
 from ragserve.cli.main import app
+from ragserve.ingest.index import QdrantIndex
 from ragserve.settings import Settings
 from tests.conftest import write
 

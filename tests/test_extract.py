@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.extract import extract_text
 from ragserve.errors import SkipDocument
-from tests.factories import write_pdf
+from ragserve.ingest.extract import extract_text
+from ragserve.testing import write_pdf
 
 PAGE = """<!doctype html><html><head><title>T</title><style>p { color: red }</style>
 <script>var tracking = "secret";</script></head><body>

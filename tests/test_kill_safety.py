@@ -11,10 +11,10 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from ingest.embedding import DenseEmbedder
-from ingest.runtime import IngestRuntime
+from ragserve.ingest.embedding import DenseEmbedder
+from ragserve.ingest.runtime import IngestRuntime
 from ragserve.settings import Settings
-from tests.factories import make_corpus
+from ragserve.testing import make_corpus
 from tests.indexed import point_set
 
 N_FILES = 90

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.index import point_id
-from ingest.runtime import IngestRuntime
 from ragserve.errors import DocsDirError, IndexMismatchError, InvalidTenantError
+from ragserve.ingest.index import point_id
+from ragserve.ingest.runtime import IngestRuntime
 from ragserve.settings import Settings
 from tests.conftest import write
 from tests.indexed import point_set, sources

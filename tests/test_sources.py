@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.sources import scan_folder
 from ragserve.errors import DocsDirError
+from ragserve.ingest.sources import scan_folder
 from tests.conftest import write
 
 

@@ -1,4 +1,4 @@
-from ingest.sparse import Bm25Encoder
+from ragserve.ingest.sparse import Bm25Encoder
 
 
 def test_terms_are_lowercased_stemmed_and_stopwords_dropped() -> None:

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from ingest.runtime import IngestRuntime
+from ragserve.ingest.runtime import IngestRuntime
 from tests.conftest import write
 from tests.indexed import sources
 

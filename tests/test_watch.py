@@ -2,10 +2,10 @@ import threading
 import time
 from pathlib import Path
 
-from ingest.reindex import ReindexReport
-from ingest.runtime import IngestRuntime
-from ingest.watch import watch_folder
 from ragserve.errors import RagserveError
+from ragserve.ingest.reindex import ReindexReport
+from ragserve.ingest.runtime import IngestRuntime
+from ragserve.ingest.watch import watch_folder
 from tests.conftest import write
 from tests.indexed import sources
 

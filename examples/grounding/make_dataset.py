@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.search import Hit
-from service.prompt import REFUSAL, Message, PromptBuilder
+from ragserve.ingest.search import Hit
+from ragserve.service.prompt import REFUSAL, Message, PromptBuilder
 
 COUNT = 1000
 UNANSWERABLE_SHARE = 0.15

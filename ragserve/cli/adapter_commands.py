@@ -10,15 +10,15 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
-from adapters.assignments import AssignmentStore
-from adapters.dataset import load_dataset, split_dataset
-from adapters.dataset_card import DatasetCard
-from adapters.evaluation import SETUPS, evaluate
-from adapters.lifecycle import train_adapter
-from adapters.registry import AdapterRegistry, AdapterVersion, check_safe_name
-from adapters.report import eval_json, write_report
-from adapters.training import TrainConfig
-from adapters.validation import BaseModelInfo, validate
+from ragserve.adapters.assignments import AssignmentStore
+from ragserve.adapters.dataset import load_dataset, split_dataset
+from ragserve.adapters.dataset_card import DatasetCard
+from ragserve.adapters.evaluation import SETUPS, evaluate
+from ragserve.adapters.lifecycle import train_adapter
+from ragserve.adapters.registry import AdapterRegistry, AdapterVersion, check_safe_name
+from ragserve.adapters.report import eval_json, write_report
+from ragserve.adapters.training import TrainConfig
+from ragserve.adapters.validation import BaseModelInfo, validate
 from ragserve.cli.common import (
     DataDirOption,
     JsonOption,
@@ -30,12 +30,12 @@ from ragserve.cli.common import (
 )
 from ragserve.cli.via_service import admin_request, running_service
 from ragserve.errors import ConfigError, DatasetError, InvalidTenantError, RagserveError
+from ragserve.service.base_model import ensure_base_model, served_base_name
+from ragserve.service.config import BUNDLED_BASE, load_config
+from ragserve.service.settings import ServiceSettings
+from ragserve.service.vllm_client import VllmClient
+from ragserve.service.vllm_process import VllmProcess, VllmSpec, free_port
 from ragserve.settings import Settings
-from service.base_model import ensure_base_model, served_base_name
-from service.config import BUNDLED_BASE, load_config
-from service.settings import ServiceSettings
-from service.vllm_client import VllmClient
-from service.vllm_process import VllmProcess, VllmSpec, free_port
 
 __all__ = ["adapters_app"]
 

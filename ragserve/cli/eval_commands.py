@@ -19,12 +19,12 @@ from ragserve.cli.common import (
     make_settings,
 )
 from ragserve.errors import ConfigError
-from service.config import load_config
-from service.evaluation.qa import load_qa
-from service.evaluation.report import format_metric, write_report
-from service.evaluation.session import EvalRun, evaluate_config, evaluate_service
-from service.evaluation.setups import load_setups
-from service.settings import ServiceSettings
+from ragserve.service.config import load_config
+from ragserve.service.evaluation.qa import load_qa
+from ragserve.service.evaluation.report import format_metric, write_report
+from ragserve.service.evaluation.session import EvalRun, evaluate_config, evaluate_service
+from ragserve.service.evaluation.setups import load_setups
+from ragserve.service.settings import ServiceSettings
 
 __all__ = ["eval_app"]
 

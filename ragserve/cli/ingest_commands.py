@@ -10,12 +10,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ingest.index import SearchMode
-from ingest.reindex import ReindexReport
-from ingest.runtime import IngestRuntime
-from ingest.search import Hit
-from ingest.tenancy import check_tenant
-from ingest.watch import watch_folder
 from ragserve.cli.common import (
     DataDirOption,
     JsonOption,
@@ -28,8 +22,14 @@ from ragserve.cli.common import (
 from ragserve.cli.query_file import QueryLine, read_queries
 from ragserve.cli.via_service import reindex_via_service
 from ragserve.errors import RagserveError, StoreLockedError
+from ragserve.ingest.index import SearchMode
+from ragserve.ingest.reindex import ReindexReport
+from ragserve.ingest.runtime import IngestRuntime
+from ragserve.ingest.search import Hit
+from ragserve.ingest.tenancy import check_tenant
+from ragserve.ingest.watch import watch_folder
+from ragserve.service import registration
 from ragserve.settings import Settings
-from service import registration
 
 __all__ = ["reindex", "search", "stats"]
 

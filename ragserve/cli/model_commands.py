@@ -5,8 +5,8 @@ from typing import Annotated
 import typer
 
 from ragserve.cli.common import DataDirOption, cli_errors, make_settings
-from service.base_model import ensure_base_model
-from service.config import BUNDLED_BASE
+from ragserve.service.base_model import ensure_base_model
+from ragserve.service.config import BUNDLED_BASE
 
 __all__ = ["model_app"]
 

@@ -6,20 +6,20 @@ from typing import Annotated, Any
 
 import typer
 
-from adapters.assignments import AssignmentStore
-from adapters.registry import AdapterRegistry
-from adapters.validation import BaseModelInfo, validate
+from ragserve.adapters.assignments import AssignmentStore
+from ragserve.adapters.registry import AdapterRegistry
+from ragserve.adapters.validation import BaseModelInfo, validate
 from ragserve.cli.common import DataDirOption, QdrantUrlOption, cli_errors, err, load_settings, make_settings
 from ragserve.errors import RagserveError
+from ragserve.service import registration
+from ragserve.service.app import create_app
+from ragserve.service.base_model import ensure_base_model, served_base_name
+from ragserve.service.config import ServeConfig, load_config
+from ragserve.service.cpu_placement import api_cpus, pin_process
+from ragserve.service.settings import ServiceSettings
+from ragserve.service.stack import index_tenants, vllm_for
+from ragserve.service.vllm_process import VllmProcess
 from ragserve.settings import Settings
-from service import registration
-from service.app import create_app
-from service.base_model import ensure_base_model, served_base_name
-from service.config import ServeConfig, load_config
-from service.cpu_placement import api_cpus, pin_process
-from service.settings import ServiceSettings
-from service.stack import index_tenants, vllm_for
-from service.vllm_process import VllmProcess
 
 __all__ = ["up"]
 

@@ -1,16 +1,16 @@
 """While `ragserve up` runs, the CLI goes through the service's admin API: the service holds the embedded
 store, and applies adapter swaps to the vLLM server it talks to."""
 
-import os
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from ingest.reindex import ReindexReport
 from ragserve.errors import StoreLockedError, UpstreamError
+from ragserve.ingest.reindex import ReindexReport
+from ragserve.service import registration
+from ragserve.service.settings import ServiceSettings
 from ragserve.settings import Settings
-from service import registration
 
 __all__ = ["admin_request", "reindex_via_service", "running_service"]
 
@@ -28,7 +28,8 @@ def running_service(settings: Settings) -> str | None:
 
 def admin_request(url: str, method: str, path: str, body: dict[str, Any], timeout_s: float) -> dict[str, Any]:
     """One admin call; the service's own error message becomes the error, with its domain error type."""
-    key = os.environ.get("RAGSERVE_ADMIN_KEY")
+    secret = ServiceSettings().admin_key
+    key = secret.get_secret_value() if secret else ""
     if not key:
         raise StoreLockedError(
             f"the service at {url} is running; set RAGSERVE_ADMIN_KEY so the CLI can go through its admin API"

@@ -11,7 +11,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from service.evaluation.qa import QAItem
+from ragserve.service.evaluation.qa import QAItem
 
 __all__ = ["QuestionResult", "RetrievalResult", "score_answer", "summarize", "summarize_retrieval"]
 

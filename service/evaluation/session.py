@@ -13,21 +13,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.assignments import AssignmentStore
-from adapters.registry import AdapterRegistry
-from ingest.runtime import IngestRuntime
+from ragserve.adapters.assignments import AssignmentStore
+from ragserve.adapters.registry import AdapterRegistry
 from ragserve.errors import ConfigError, InvalidTenantError
+from ragserve.ingest.runtime import IngestRuntime
+from ragserve.service.app import create_app
+from ragserve.service.base_model import ensure_base_model
+from ragserve.service.config import ServeConfig
+from ragserve.service.evaluation.qa import QAItem
+from ragserve.service.evaluation.runner import RETRIEVAL_K, ask_questions, rank_of, rank_sources
+from ragserve.service.evaluation.scoring import summarize, summarize_retrieval
+from ragserve.service.evaluation.setups import Setup
+from ragserve.service.settings import ServiceSettings
+from ragserve.service.stack import index_tenants, serving_in_thread, vllm_for
+from ragserve.service.vllm_process import free_port
 from ragserve.settings import Settings
-from service.app import create_app
-from service.base_model import ensure_base_model
-from service.config import ServeConfig
-from service.evaluation.qa import QAItem
-from service.evaluation.runner import RETRIEVAL_K, ask_questions, rank_of, rank_sources
-from service.evaluation.scoring import summarize, summarize_retrieval
-from service.evaluation.setups import Setup
-from service.settings import ServiceSettings
-from service.stack import index_tenants, serving_in_thread, vllm_for
-from service.vllm_process import free_port
 
 __all__ = ["EvalRun", "evaluate_config", "evaluate_service"]
 

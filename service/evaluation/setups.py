@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ragserve.errors import ConfigError, QAFileError, validation_problems
 from ragserve.files import read_toml
-from service.config import ServeConfig
-from service.schemas import ChatRequest
+from ragserve.service.config import ServeConfig
+from ragserve.service.schemas import ChatRequest
 
 __all__ = ["DEFAULT_SETUP", "Setup", "load_setups"]
 

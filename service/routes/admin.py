@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict
 
 from ragserve.errors import AuthError, InvalidTenantError
-from service.auth import bearer_token
-from service.deps import StateDep
+from ragserve.service.auth import bearer_token
+from ragserve.service.deps import StateDep
 
 __all__ = ["router"]
 

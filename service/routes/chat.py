@@ -11,16 +11,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from ingest.search import Hit
 from ragserve.errors import ModelNotAllowedError, RagserveError, UpstreamError
-from service.attribution import attributed_block
-from service.deps import StateDep, TenantDep
-from service.focus import focus
-from service.http_errors import error_body, status_for
-from service.prompt import Message, Prompt, cited_blocks, retrieval_query
-from service.retrieval import retrieve_hits
-from service.schemas import ChatRequest, Citation
-from service.state import ServiceState
+from ragserve.ingest.search import Hit
+from ragserve.service.attribution import attributed_block
+from ragserve.service.deps import StateDep, TenantDep
+from ragserve.service.focus import focus
+from ragserve.service.http_errors import error_body, status_for
+from ragserve.service.prompt import Message, Prompt, cited_blocks, retrieval_query
+from ragserve.service.retrieval import retrieve_hits
+from ragserve.service.schemas import ChatRequest, Citation
+from ragserve.service.state import ServiceState
 
 __all__ = ["router"]
 

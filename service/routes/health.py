@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.deps import StateDep
+from ragserve.service.deps import StateDep
 
 __all__ = ["router"]
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from service.deps import StateDep, TenantDep
+from ragserve.service.deps import StateDep, TenantDep
 
 __all__ = ["router"]
 

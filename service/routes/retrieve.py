@@ -4,9 +4,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from service.deps import StateDep, TenantDep
-from service.retrieval import retrieve_hits
-from service.schemas import RetrieveRequest
+from ragserve.service.deps import StateDep, TenantDep
+from ragserve.service.retrieval import retrieve_hits
+from ragserve.service.schemas import RetrieveRequest
 
 __all__ = ["router"]
 

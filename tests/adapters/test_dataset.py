@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.dataset import load_dataset, split_dataset
-from adapters.dataset_card import DatasetCard
-from adapters.evaluation import _messages, rouge_l
+from ragserve.adapters.dataset import load_dataset, split_dataset
+from ragserve.adapters.dataset_card import DatasetCard
+from ragserve.adapters.evaluation import _messages, rouge_l
 from ragserve.errors import DatasetError
 
 

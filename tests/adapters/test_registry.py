@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.assignments import AssignmentStore
-from adapters.registry import AdapterRef, AdapterRegistry, check_safe_name
+from ragserve.adapters.assignments import AssignmentStore
+from ragserve.adapters.registry import AdapterRef, AdapterRegistry, check_safe_name
 from ragserve.errors import AdapterInvalidError, AdapterNotFoundError
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.registry import AdapterVersion
-from adapters.validation import AdapterLimits, BaseModelInfo, validate
+from ragserve.adapters.registry import AdapterVersion
+from ragserve.adapters.validation import AdapterLimits, BaseModelInfo, validate
 from ragserve.errors import AdapterInvalidError
-from service.config import BUNDLED_BASE
+from ragserve.service.config import BUNDLED_BASE
 from tests.service.harness import make_lora
 
 WEIGHTS = "adapter_model.safetensors"

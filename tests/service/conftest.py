@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from ingest.embedding import DenseEmbedder
+from ragserve.ingest.embedding import DenseEmbedder
+from ragserve.service.app import create_app
+from ragserve.service.config import BUNDLED_BASE, ModelConfig, ServeConfig, TenantConfig
+from ragserve.service.settings import ServiceSettings
+from ragserve.service.vllm_process import VllmProcess
 from ragserve.settings import Settings
-from service.app import create_app
-from service.config import BUNDLED_BASE, ModelConfig, ServeConfig, TenantConfig
-from service.settings import ServiceSettings
-from service.vllm_process import VllmProcess
 from tests.conftest import write
 from tests.service.harness import make_lora, running_app, running_vllm
 

@@ -9,9 +9,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from ragserve.adapters.validation import SERVED_TARGET_MODULES
 from ragserve.cli.main import app
-from service import registration
-from service.vllm_process import VllmProcess
+from ragserve.service import registration
+from ragserve.service.vllm_process import VllmProcess
 from tests.service.conftest import KEYS, Service, tenant_docs
 
 runner = CliRunner()
@@ -64,7 +65,7 @@ def test_train_writes_a_version_with_its_card(
     assert len(card["dataset"]["eval_lines"]) == card["dataset"]["eval"] == 5
     assert len(card["dataset"]["sha256"]) == 64
     assert card["training"]["rank"] == 4 and card["training"]["epochs"] == 1
-    assert card["training"]["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    assert card["training"]["target_modules"] == list(SERVED_TARGET_MODULES)
     assert card["created_at"] and card["eval"] is None
     again = _train(_dataset(tmp_path / "ds"))
     assert again["adapter"] == "tiny@v2"

@@ -1,7 +1,7 @@
 """Citing for the model: the block an answer's new terms come from, with the index's own BM25 terms."""
 
-from ingest.sparse import Bm25Encoder
-from service.attribution import attributed_block
+from ragserve.ingest.sparse import Bm25Encoder
+from ragserve.service.attribution import attributed_block
 
 TERMS = Bm25Encoder().terms
 BLOCKS = [
@@ -11,8 +11,9 @@ BLOCKS = [
 
 
 def test_the_block_holding_the_answers_new_terms_is_cited() -> None:
+    question = "For how many charge cycles are the batteries covered?"
     answer = "The batteries are covered for 6,000 charge cycles."
-    assert attributed_block(answer, "For how many charge cycles are the batteries covered?", BLOCKS, TERMS) == 2
+    assert attributed_block(answer, question, BLOCKS, TERMS) == 2
 
 
 def test_terms_are_stemmed_as_the_index_stems_them() -> None:

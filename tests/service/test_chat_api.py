@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from service.config import BUNDLED_BASE
+from ragserve.service.config import BUNDLED_BASE
 from tests.conftest import write
 from tests.service.conftest import ADAPTER, KEYS, Service
 
@@ -41,7 +41,8 @@ def test_openai_client_gets_an_answer_with_citations(service: Service) -> None:
     assert completion.choices[0].message.content
     citations = (completion.model_extra or {})["citations"]
     assert citations[0]["source"] == "battery.md"
-    assert set(citations[0]) == {"index", "source", "heading", "chunk_id", "score", "cited", "attributed", "text"}
+    fields = {"index", "source", "heading", "chunk_id", "score", "cited", "attributed", "text"}
+    assert set(citations[0]) == fields
     assert completion.model == ADAPTER  # acme's default is its adapter
 
 

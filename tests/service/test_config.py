@@ -6,8 +6,8 @@ from typer.testing import CliRunner
 
 from ragserve.cli.main import app
 from ragserve.errors import AuthError, ConfigError
-from service.auth import KeyRing
-from service.config import load_config
+from ragserve.service.auth import KeyRing
+from ragserve.service.config import load_config
 
 
 def _write(tmp_path: Path, body: str) -> Path:

@@ -11,9 +11,9 @@ import pytest
 from pydantic import ValidationError
 
 from ragserve.errors import ConfigError
-from service.cpu_placement import api_cpus, bound_cpus, parse_cpu_list
-from service.settings import ServiceSettings
-from service.vllm_process import VllmProcess
+from ragserve.service.cpu_placement import api_cpus, bound_cpus, parse_cpu_list
+from ragserve.service.settings import ServiceSettings
+from ragserve.service.vllm_process import VllmProcess
 
 OURS = os.sched_getaffinity(0)
 needs_two_cpus = pytest.mark.skipif(len(OURS) < 2, reason="binding needs a second CPU to leave free")

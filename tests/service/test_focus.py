@@ -1,8 +1,8 @@
 """Focusing retrieved blocks on the sentences closest to the question, with the real embedding model."""
 
-from ingest.embedding import DenseEmbedder
-from ingest.search import Hit
-from service.focus import focus, units
+from ragserve.ingest.embedding import DenseEmbedder
+from ragserve.ingest.search import Hit
+from ragserve.service.focus import focus, units
 
 WARRANTY = Hit("warranty.md", "Warranty and returns > Warranty", "w", 0.9,
                "Every robot carries a 3-year warranty. Batteries are covered for 2 years. Damage from "

@@ -11,13 +11,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from ingest.embedding import DenseEmbedder
+from ragserve.ingest.embedding import DenseEmbedder
+from ragserve.service.app import create_app
+from ragserve.service.config import ServeConfig, TenantConfig
+from ragserve.service.evaluation.scoring import REFUSED
+from ragserve.service.settings import ServiceSettings
+from ragserve.service.vllm_process import VllmProcess
 from ragserve.settings import Settings
-from service.app import create_app
-from service.config import ServeConfig, TenantConfig
-from service.evaluation.scoring import REFUSED
-from service.settings import ServiceSettings
-from service.vllm_process import VllmProcess
 from tests.conftest import write
 from tests.service.harness import running_app
 

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from ingest.embedding import DenseEmbedder
-from service.config import BUNDLED_BASE
-from service.vllm_process import VllmProcess
+from ragserve.ingest.embedding import DenseEmbedder
+from ragserve.service.config import BUNDLED_BASE
+from ragserve.service.vllm_process import VllmProcess
 from tests.service.conftest import ADAPTER, KEYS, Service, serve
 
 ADMIN = {"Authorization": "Bearer admin-key"}

@@ -1,8 +1,15 @@
 import pytest
 
-from ingest.search import Hit
 from ragserve.errors import PromptTooLongError
-from service.prompt import INSTRUCTION, Message, PromptBuilder, cited_blocks, retrieval_query, system_text
+from ragserve.ingest.search import Hit
+from ragserve.service.prompt import (
+    INSTRUCTION,
+    Message,
+    PromptBuilder,
+    cited_blocks,
+    retrieval_query,
+    system_text,
+)
 
 
 def _count(messages: list[Message]) -> int:

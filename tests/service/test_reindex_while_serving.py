@@ -7,7 +7,7 @@ import sys
 
 import httpx
 
-from service import registration
+from ragserve.service import registration
 from tests.conftest import write
 from tests.service.conftest import KEYS, Service
 

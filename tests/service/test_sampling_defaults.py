@@ -9,12 +9,12 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from ingest.embedding import DenseEmbedder
+from ragserve.ingest.embedding import DenseEmbedder
+from ragserve.service.app import create_app
+from ragserve.service.config import ModelConfig, ServeConfig, TenantConfig
+from ragserve.service.settings import ServiceSettings
+from ragserve.service.vllm_process import VllmProcess
 from ragserve.settings import Settings
-from service.app import create_app
-from service.config import ModelConfig, ServeConfig, TenantConfig
-from service.settings import ServiceSettings
-from service.vllm_process import VllmProcess
 from tests.service.conftest import tenant_docs
 from tests.service.harness import running_app
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ragserve.errors import ModelNotAllowedError, UpstreamError
-from service.vllm_client import VllmClient
+from ragserve.service.vllm_client import VllmClient
 from tests.service.harness import running_app
 
 CHUNK = {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "hi"}}]}

@@ -19,8 +19,8 @@ import json
 import random
 from pathlib import Path
 
-from ingest.search import Hit
-from service.prompt import Message, PromptBuilder
+from ragserve.ingest.search import Hit
+from ragserve.service.prompt import Message, PromptBuilder
 
 SYSTEM_PROMPT = "You are the support assistant of Acme Robotics. Answer briefly and factually."
 GREETING = "Hello from Acme Support!"

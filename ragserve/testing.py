@@ -1,9 +1,42 @@
-"""Documents made for tests and benchmarks: a real (minimal) PDF writer and a synthetic company corpus."""
+"""What tests and benchmarks build on: a real (minimal) PDF writer, a synthetic company corpus, a vLLM
+server started and stopped around a block, and a small random LoRA adapter that visibly changes the model."""
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["make_corpus", "write_pdf"]
+from ragserve.adapters.validation import SERVED_TARGET_MODULES
+from ragserve.service.vllm_process import VllmProcess, VllmSpec, free_port
+
+__all__ = ["make_corpus", "make_lora", "running_vllm", "write_pdf"]
+
+
+@contextmanager
+def running_vllm(model_dir: Path, served_name: str, log: Path, dtype: str = "auto") -> Iterator[VllmProcess]:
+    process = VllmProcess(VllmSpec(model_dir, served_name, free_port(), max_model_len=2048, dtype=dtype), log)
+    process.start()
+    try:
+        process.wait_healthy(timeout_s=400)
+        yield process
+    finally:
+        process.stop()
+
+
+def make_lora(model_dir: Path, out: Path, seed: int = 0) -> Path:
+    """A small random LoRA (r=8 on the modules vLLM serves) that visibly changes the model's output."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    config = LoraConfig(
+        r=8, lora_alpha=16, target_modules=list(SERVED_TARGET_MODULES), init_lora_weights=False
+    )
+    peft_model = get_peft_model(model, config)
+    peft_model.save_pretrained(str(out))
+    return out
 
 
 def write_pdf(path: Path, pages: list[list[str]]) -> None:

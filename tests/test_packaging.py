@@ -1,0 +1,36 @@
+"""The install: one import namespace (ragserve.service, ragserve.ingest, ragserve.adapters) and nothing of
+ours at the top level, where it would shadow another package (`adapters` is also AdapterHub's on PyPI)."""
+
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import ragserve
+from ragserve.adapters import registry
+from ragserve.ingest import index
+from ragserve.service import app
+
+
+def _python(code: str, cwd: Path) -> str:
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_no_top_level_package_of_ours_besides_ragserve(tmp_path: Path) -> None:
+    ours = "('service', 'ingest', 'adapters')"
+    code = f"import importlib.util as u; print([n for n in {ours} if u.find_spec(n)])"
+    assert _python(code, tmp_path) == "[]"
+    assert _python("import ragserve.service.app, ragserve.ingest.index; print('ok')", tmp_path) == "ok"
+
+
+def test_the_three_packages_load_from_the_repository_folders() -> None:
+    root = Path(ragserve.__file__).resolve().parent.parent
+    assert Path(app.__file__).resolve() == root / "service" / "app.py"
+    assert Path(index.__file__).resolve() == root / "ingest" / "index.py"
+    assert Path(registry.__file__).resolve() == root / "adapters" / "registry.py"
+
+
+def test_the_version_has_one_home_pyproject() -> None:
+    assert ragserve.__version__ == version("ragserve")
+    assert app.create_app.__module__ == "ragserve.service.app"
