@@ -14,7 +14,6 @@ from ragserve.service.base_model import ensure_base_model
 from ragserve.service.config import BUNDLED_BASE
 from ragserve.settings import Settings
 
-
 # A test that uses the bundled LLM (a vLLM server, the converted model, training) is marked `llm`;
 # `make test-fast` runs the others.
 _LLM_FIXTURES = frozenset({"vllm", "base_model_dir", "llm_in_data_dir"})
