@@ -16,16 +16,21 @@ import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ragserve.adapters.dataset import Example
 from ragserve.adapters.dataset_card import DatasetCard
-from ragserve.service.vllm_client import VllmClient
 
-__all__ = ["SETUPS", "SetupScore", "evaluate", "rouge_l"]
+__all__ = ["SETUPS", "ChatServer", "SetupScore", "evaluate", "rouge_l"]
 
 SETUPS = ("base", "prompted", "few_shot", "adapter")
 _WORD = re.compile(r"\w+|[^\w\s]")
+
+
+class ChatServer(Protocol):
+    """What the eval needs of a server: an OpenAI chat completion (the service's vLLM client is one)."""
+
+    async def chat(self, payload: dict[str, Any]) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,7 @@ def rouge_l(candidate: str, reference: str) -> float:
 
 
 async def evaluate(
-    client: VllmClient,
+    client: ChatServer,
     base_name: str,
     adapter_name: str,
     train: Sequence[Example],
@@ -104,7 +109,7 @@ def _last_user(example: Example) -> dict[str, str]:
 
 
 async def _run(
-    client: VllmClient, model: str, prompts: list[list[dict[str, str]]], max_tokens: int, concurrency: int
+    client: ChatServer, model: str, prompts: list[list[dict[str, str]]], max_tokens: int, concurrency: int
 ) -> list[tuple[str, int, int, float]]:
     gate = asyncio.Semaphore(concurrency)
 

@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.serve_bench import _batch, _body
 from bench.stats import summary_ms
-from ragserve.service.base_model import ensure_base_model
+from ragserve.engine.base_model import ensure_base_model
 from ragserve.service.config import BUNDLED_BASE
 from ragserve.testing import running_vllm
 

@@ -33,10 +33,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import httpx
 
 from bench.stats import summary_ms
-from ragserve.service.base_model import ensure_base_model
+from ragserve.engine.base_model import ensure_base_model
+from ragserve.engine.cpu_placement import pin_process
+from ragserve.engine.vllm_process import free_port, wait_for_ok
 from ragserve.service.config import BUNDLED_BASE
-from ragserve.service.cpu_placement import pin_process
-from ragserve.service.vllm_process import free_port, wait_for_ok
 from ragserve.testing import make_corpus, make_lora
 
 ADAPTERS = [f"style{i}" for i in range(4)]

@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -16,11 +17,25 @@ from transformers.utils import logging as hf_logging
 from ragserve.errors import ModelNotFoundError
 from ragserve.ingest.model_packages import resolve_model_dir
 
-__all__ = ["DenseEmbedder"]
+__all__ = ["DenseEmbedder", "Embedder"]
 
 # Loading bars and "sequence longer than the model" notes are noise here: the chunker counts tokens itself.
 hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
 hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+class Embedder(Protocol):
+    """What indexing, search and the service's focus need of a dense embedding model."""
+
+    name: str
+    dim: int
+    max_tokens: int
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def embed_documents(self, texts: list[str]) -> npt.NDArray[np.float32]: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
 
 
 class DenseEmbedder:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ragserve.errors import SkipDocument
 from ragserve.ingest.chunking import Chunk, Chunker
-from ragserve.ingest.embedding import DenseEmbedder
+from ragserve.ingest.embedding import Embedder
 from ragserve.ingest.extract import extract_text
 from ragserve.ingest.index import DocState, IndexSpec, QdrantIndex
 from ragserve.ingest.sources import Skipped, SourceFile, read_source, scan_folder
@@ -74,7 +74,7 @@ class Reindexer:
     def __init__(
         self,
         index: QdrantIndex,
-        embedder: DenseEmbedder,
+        embedder: Embedder,
         sparse: Bm25Encoder,
         chunker: Chunker,
         spec: IndexSpec,

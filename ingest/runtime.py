@@ -4,7 +4,7 @@ from functools import cached_property
 from types import TracebackType
 
 from ragserve.ingest.chunking import Chunker
-from ragserve.ingest.embedding import DenseEmbedder
+from ragserve.ingest.embedding import DenseEmbedder, Embedder
 from ragserve.ingest.index import IndexSpec, QdrantIndex
 from ragserve.ingest.reindex import Reindexer
 from ragserve.ingest.search import Retriever
@@ -17,13 +17,15 @@ __all__ = ["IngestRuntime"]
 class IngestRuntime:
     """The index connection, plus the embedder and chunker, loaded only when a command needs them."""
 
-    def __init__(self, settings: Settings, index: QdrantIndex) -> None:
+    def __init__(self, settings: Settings, index: QdrantIndex, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.index = index
+        self._given_embedder = embedder
 
     @classmethod
-    def open(cls, settings: Settings) -> "IngestRuntime":
-        return cls(settings, QdrantIndex.connect(settings))
+    def open(cls, settings: Settings, embedder: Embedder | None = None) -> "IngestRuntime":
+        """`embedder`: one already loaded (a test's, a benchmark's), else the settings' model on first use."""
+        return cls(settings, QdrantIndex.connect(settings), embedder)
 
     def __enter__(self) -> "IngestRuntime":
         return self
@@ -37,7 +39,9 @@ class IngestRuntime:
         self.index.close()
 
     @cached_property
-    def embedder(self) -> DenseEmbedder:
+    def embedder(self) -> Embedder:
+        if self._given_embedder is not None:
+            return self._given_embedder
         s = self.settings
         return DenseEmbedder.load(s.embedding_model, s.models_dir, s.embed_batch_size)
 

@@ -3,7 +3,7 @@
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ragserve.ingest.embedding import DenseEmbedder
+from ragserve.ingest.embedding import Embedder
 from ragserve.ingest.index import IndexSpec, QdrantIndex, SearchMode
 from ragserve.ingest.sparse import Bm25Encoder
 from ragserve.ingest.tenancy import check_tenant
@@ -31,7 +31,7 @@ class Retriever:
     def __init__(
         self,
         index: QdrantIndex,
-        embedder: DenseEmbedder,
+        embedder: Embedder,
         sparse: Bm25Encoder,
         spec: IndexSpec,
         prefetch_limit: int = 40,

@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from fastapi.exceptions import RequestValidationError
     from pydantic import ValidationError
 
 __all__ = [
@@ -118,6 +119,9 @@ class DatasetError(RagserveError):
     """A training dataset or its card is missing or has bad lines; the message names each one."""
 
 
-def validation_problems(exc: "ValidationError") -> str:
-    """pydantic's complaints as one line, each with the dotted name of the value it is about."""
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+def validation_problems(exc: "ValidationError | RequestValidationError") -> str:
+    """pydantic's complaints (or FastAPI's, about a request) as one line, each with the dotted name of the
+    value it is about."""
+    return "; ".join(
+        f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', 'invalid')}" for e in exc.errors()
+    )

@@ -6,21 +6,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ragserve.adapters.validation import SERVED_TARGET_MODULES
-from ragserve.service.vllm_process import VllmProcess, VllmSpec, free_port
+from ragserve.adapters.validation import SERVED_TARGET_MODULES, AdapterLimits
+from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port
 
 __all__ = ["make_corpus", "make_lora", "running_vllm", "write_pdf"]
 
 
 @contextmanager
 def running_vllm(model_dir: Path, served_name: str, log: Path, dtype: str = "auto") -> Iterator[VllmProcess]:
-    process = VllmProcess(VllmSpec(model_dir, served_name, free_port(), max_model_len=2048, dtype=dtype), log)
-    process.start()
-    try:
-        process.wait_healthy(timeout_s=400)
+    spec = VllmSpec(model_dir, served_name, free_port(), AdapterLimits.max_rank, dtype=dtype)
+    with VllmProcess(spec, log).running(timeout_s=400) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def make_lora(model_dir: Path, out: Path, seed: int = 0) -> Path:

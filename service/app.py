@@ -13,9 +13,11 @@ from ragserve.adapters.registry import AdapterRegistry
 from ragserve.adapters.swap import AdapterSwitch
 from ragserve.adapters.validation import BaseModelInfo
 from ragserve.chat_tokens import chat_token_ids
+from ragserve.engine.base_model import served_base_name
+from ragserve.engine.vllm_client import VllmClient
+from ragserve.ingest.embedding import Embedder
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.service.auth import KeyRing
-from ragserve.service.base_model import served_base_name
 from ragserve.service.config import ServeConfig
 from ragserve.service.http_errors import install_error_handlers
 from ragserve.service.limits import BodySizeLimit, ConcurrencyLimiter
@@ -24,7 +26,6 @@ from ragserve.service.prompt import Message, PromptBuilder
 from ragserve.service.routes import admin, chat, health, models, retrieve
 from ragserve.service.settings import ServiceSettings
 from ragserve.service.state import ServiceState
-from ragserve.service.vllm_client import VllmClient
 from ragserve.settings import Settings
 
 __all__ = ["create_app"]
@@ -37,14 +38,15 @@ def create_app(
     model_dir: Path,
     vllm_url: str,
     assignments: AssignmentStore | None = None,
+    embedder: Embedder | None = None,
 ) -> FastAPI:
     """Tenants' adapters come from the persisted assignments (the data dir's, unless another store is
-    given), else the config, and are loaded at start."""
+    given), else the config, and are loaded at start. `embedder`: one already loaded, else the settings'."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await asyncio.to_thread(
-            _build_state, config, settings, ingest_settings, model_dir, vllm_url, assignments
+            _build_state, config, settings, ingest_settings, model_dir, vllm_url, assignments, embedder
         )
         try:
             await state.adapters.start(config.adapters())
@@ -72,6 +74,7 @@ def _build_state(
     model_dir: Path,
     vllm_url: str,
     assignments: AssignmentStore | None,
+    embedder: Embedder | None,
 ) -> ServiceState:
     from transformers import AutoTokenizer
 
@@ -81,7 +84,7 @@ def _build_state(
         chat = [{"role": m.role, "content": m.content} for m in messages]
         return len(chat_token_ids(tokenizer, chat, add_generation_prompt=True))
 
-    ingest = IngestRuntime.open(ingest_settings)
+    ingest = IngestRuntime.open(ingest_settings, embedder)
     ingest.embedder  # noqa: B018 - load the model now, not on the first request
     vllm = VllmClient(vllm_url, settings.vllm_timeout_s)
     base_name = served_base_name(config.model.base)

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from ragserve.adapters.registry import AdapterRef
+from ragserve.engine.base_model import BUNDLED_BASE
 from ragserve.errors import AdapterInvalidError, ConfigError, InvalidTenantError, validation_problems
 from ragserve.files import read_toml
 from ragserve.ingest.tenancy import check_tenant
@@ -32,7 +33,6 @@ __all__ = [
     "load_config",
 ]
 
-BUNDLED_BASE = "smollm2-135m"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ragserve.ingest.embedding import DenseEmbedder
+from ragserve.ingest.embedding import Embedder
 from ragserve.ingest.search import Hit
 
 __all__ = ["focus", "units"]
@@ -25,7 +25,7 @@ def units(text: str) -> list[str]:
     return [u.strip() for u in _BOUNDARY.split(text) if u.strip()]
 
 
-def focus(hits: Sequence[Hit], query: str, embedder: DenseEmbedder, keep: int) -> list[Hit]:
+def focus(hits: Sequence[Hit], query: str, embedder: Embedder, keep: int) -> list[Hit]:
     split = [units(hit.text) for hit in hits]
     flat = [(b, i) for b, parts in enumerate(split) for i in range(len(parts))]
     if keep <= 0 or len(flat) <= keep:

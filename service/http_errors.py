@@ -19,6 +19,7 @@ from ragserve.errors import (
     StoreUnavailableError,
     TooManyRequestsError,
     UpstreamError,
+    validation_problems,
 )
 
 __all__ = ["error_body", "install_error_handlers", "status_for"]
@@ -59,9 +60,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()
-        )
+        problems = validation_problems(exc)
         return JSONResponse(
             error_body(problems or "invalid request", "invalid_request_error"), status_code=422
         )

@@ -4,7 +4,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ragserve.adapters.validation import AdapterLimits
-from ragserve.service.cpu_placement import parse_cpu_list
+from ragserve.engine.cpu_placement import parse_cpu_list
 
 __all__ = ["ServiceSettings"]
 

@@ -14,12 +14,12 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from ragserve.engine.base_model import served_base_name
+from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port
 from ragserve.errors import UpstreamError
 from ragserve.ingest.runtime import IngestRuntime
-from ragserve.service.base_model import served_base_name
 from ragserve.service.config import ServeConfig
 from ragserve.service.settings import ServiceSettings
-from ragserve.service.vllm_process import VllmProcess, VllmSpec, free_port
 from ragserve.settings import Settings
 
 __all__ = ["index_tenants", "serving_in_thread", "vllm_for"]
@@ -43,18 +43,14 @@ def vllm_for(
         model_dir,
         served_base_name(cfg.model.base),
         port if port is not None else service.vllm_port,
-        cfg.model.max_model_len,
-        service.vllm_dtype,
-        max_lora_rank=service.max_lora_rank,
+        service.max_lora_rank,
+        max_model_len=cfg.model.max_model_len,
+        dtype=service.vllm_dtype,
     )
     process = VllmProcess(spec, settings.data_dir / "logs" / log_name)
     say(f"starting vLLM on {process.url} (log: {process.log_path})")
-    process.start()
-    try:
-        process.wait_healthy()
+    with process.running():
         yield process.url, process
-    finally:
-        process.stop()
 
 
 def index_tenants(cfg: ServeConfig, settings: Settings, say: Callable[[str], None]) -> None:

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from ragserve.adapters.swap import AdapterSwitch
+from ragserve.engine.vllm_client import VllmClient
 from ragserve.errors import ModelNotAllowedError
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.ingest.search import Retriever
@@ -12,7 +13,6 @@ from ragserve.service.limits import ConcurrencyLimiter
 from ragserve.service.metrics import Metrics
 from ragserve.service.prompt import PromptBuilder
 from ragserve.service.settings import ServiceSettings
-from ragserve.service.vllm_client import VllmClient
 
 __all__ = ["ServiceState"]
 

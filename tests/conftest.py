@@ -8,9 +8,9 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+from ragserve.engine.base_model import ensure_base_model
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.ingest.runtime import IngestRuntime
-from ragserve.service.base_model import ensure_base_model
 from ragserve.service.config import BUNDLED_BASE
 from ragserve.settings import Settings
 

@@ -7,6 +7,9 @@ from typing import Any
 
 import yaml
 
+from ragserve.adapters.validation import AdapterLimits
+from ragserve.engine.vllm_process import VllmSpec
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -70,6 +73,13 @@ def test_vllm_has_a_gpu_the_lora_flags_and_the_adapters_volume() -> None:
         "--lora-target-modules",
     ):
         assert flag in command
+    # The LoRA limits and target modules are the ones `ragserve up` starts vLLM with, and validation checks.
+    spec = VllmSpec(Path("model"), "base", 8000, AdapterLimits.max_rank)
+    served = spec.command()
+    for flag in ("--max-loras", "--max-lora-rank", "--max-cpu-loras"):
+        assert f"{flag}={served[served.index(flag) + 1]}" in vllm["command"], flag
+    modules = vllm["command"][vllm["command"].index("--lora-target-modules") + 1 :]
+    assert tuple(modules[: len(spec.lora_target_modules)]) == spec.lora_target_modules
     assert vllm["environment"]["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
     assert "adapters:/adapters:ro" in vllm["volumes"]
     assert "models:/models:ro" in vllm["volumes"]

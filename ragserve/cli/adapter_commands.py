@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -11,12 +10,9 @@ import typer
 from rich.table import Table
 
 from ragserve.adapters.assignments import AssignmentStore
-from ragserve.adapters.dataset import load_dataset, split_dataset
-from ragserve.adapters.dataset_card import DatasetCard
-from ragserve.adapters.evaluation import SETUPS, evaluate
-from ragserve.adapters.lifecycle import train_adapter
+from ragserve.adapters.evaluation import SETUPS
+from ragserve.adapters.lifecycle import EvaluatedAdapter, evaluate_adapter, held_out_split, train_adapter
 from ragserve.adapters.registry import AdapterRegistry, AdapterVersion, check_safe_name
-from ragserve.adapters.report import eval_json, write_report
 from ragserve.adapters.training import TrainConfig
 from ragserve.adapters.validation import BaseModelInfo, validate
 from ragserve.cli.common import (
@@ -29,13 +25,12 @@ from ragserve.cli.common import (
     make_settings,
 )
 from ragserve.cli.via_service import admin_request, running_service
-from ragserve.errors import ConfigError, DatasetError, InvalidTenantError, RagserveError
-from ragserve.service.base_model import ensure_base_model, served_base_name
+from ragserve.engine.base_model import ensure_base_model, served_base_name
+from ragserve.engine.vllm_client import VllmClient
+from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port
+from ragserve.errors import InvalidTenantError, RagserveError
 from ragserve.service.config import BUNDLED_BASE, load_config
 from ragserve.service.settings import ServiceSettings
-from ragserve.service.vllm_client import VllmClient
-from ragserve.service.vllm_process import VllmProcess, VllmSpec, free_port
-from ragserve.settings import Settings
 
 __all__ = ["adapters_app"]
 
@@ -120,31 +115,29 @@ def eval_(
     """Held-out split through base, prompted, few-shot and the adapter: a report, and scores in the card."""
     settings = make_settings(data_dir, None)
     version = AdapterRegistry(settings.adapters_root).resolve(ref)
-    card = version.card()
-    if card is None:
-        raise DatasetError(f"{version.ref} has no card.json, so its held-out split is unknown")
-    dataset = Path(card.dataset.path)
-    report = load_dataset(dataset, lambda m: 0, 1 << 30)
-    if report.sha256 != card.dataset.sha256:
-        raise DatasetError(f"{dataset} changed since {version.ref} was trained (its sha256 differs)")
-    train_rows, held_out = split_dataset(
-        report, card.dataset.eval_fraction, card.dataset.seed, card.dataset.eval_lines
-    )
-    base_dir = ensure_base_model(base or card.base_model, settings.models_dir)
-    base_name = card.base_model if base is None else served_base_name(base)
+    split = held_out_split(version)
+    base_dir = ensure_base_model(base or split.card.base_model, settings.models_dir)
+    base_name = split.card.base_model if base is None else served_base_name(base)
     _validate(version, base_name, base_dir)
-    dataset_card = DatasetCard.for_dataset(dataset)
-    err.print(f"evaluating {version.ref} on {len(held_out)} held-out examples, 4 set-ups")
-    scores = _with_vllm(
-        settings, base_dir, base_name, vllm_url, version,
-        lambda c: evaluate(c, base_name, version.served_name, train_rows, held_out, dataset_card, max_tokens),
-    )  # fmt: skip
-    meta = {"adapter": version.ref, "base_model": base_name, "dataset": dataset.name,
-            "examples": len(held_out), "max_tokens": max_tokens}  # fmt: skip
-    result = eval_json(scores, meta)
-    paths = write_report(version.path / "eval", result)
-    summary = {s: {k: v for k, v in result[s].items() if k != "samples"} for s in SETUPS}
-    card.model_copy(update={"eval": summary}).write(version.path)
+    err.print(f"evaluating {version.ref} on {len(split.held_out)} held-out examples, {len(SETUPS)} set-ups")
+
+    async def run(url: str) -> EvaluatedAdapter:
+        client = VllmClient(url, timeout_s=600)
+        try:
+            return await evaluate_adapter(client, version, split, base_name, max_tokens)
+        finally:
+            await client.aclose()
+
+    if vllm_url is not None:
+        evaluated = asyncio.run(run(vllm_url))
+    else:
+        service = load_settings(ServiceSettings)
+        spec = VllmSpec(base_dir, base_name, free_port(), service.max_lora_rank, dtype=service.vllm_dtype)
+        process = VllmProcess(spec, settings.data_dir / "logs" / "vllm-eval.log")
+        err.print(f"starting vLLM for the eval (log: {process.log_path})")
+        with process.running():
+            evaluated = asyncio.run(run(process.url))
+    result, paths = evaluated.result, evaluated.paths
     if json_out:
         typer.echo(json.dumps({**result, "report": {k: str(v) for k, v in paths.items()}}))
         return
@@ -163,48 +156,6 @@ def _validate(version: AdapterVersion, base_name: str, base_dir: Path) -> None:
     validate(
         version, BaseModelInfo.read(base_name, base_dir), load_settings(ServiceSettings).adapter_limits()
     )
-
-
-def _with_vllm(
-    settings: Settings,
-    base_dir: Path,
-    base_name: str,
-    url: str | None,
-    version: AdapterVersion,
-    work: Callable[[VllmClient], Awaitable[T]],
-) -> T:
-    """work(client) against the given vLLM, or one started for the eval, with the adapter loaded."""
-
-    async def run(vllm_url: str) -> T:
-        client = VllmClient(vllm_url, timeout_s=600)
-        try:
-            served = await client.served_models()
-            if base_name not in served:
-                raise ConfigError(f"the vLLM server at {vllm_url} does not serve {base_name}")
-            was_loaded = version.served_name in served
-            await client.load_lora(version.served_name, version.path)
-            try:
-                return await work(client)
-            finally:
-                if not was_loaded:
-                    await client.unload_lora(version.served_name)
-        finally:
-            await client.aclose()
-
-    if url is not None:
-        return asyncio.run(run(url))
-    service = load_settings(ServiceSettings)
-    spec = VllmSpec(
-        base_dir, base_name, free_port(), dtype=service.vllm_dtype, max_lora_rank=service.max_lora_rank
-    )
-    process = VllmProcess(spec, settings.data_dir / "logs" / "vllm-eval.log")
-    err.print(f"starting vLLM for the eval (log: {process.log_path})")
-    process.start()
-    try:
-        process.wait_healthy()
-        return asyncio.run(run(process.url))
-    finally:
-        process.stop()
 
 
 @adapters_app.command("assign")

@@ -25,6 +25,7 @@ __all__ = [
     "err",
     "load_settings",
     "make_settings",
+    "print_error",
 ]
 
 P = ParamSpec("P")
@@ -70,10 +71,15 @@ def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except RagserveError as exc:
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            print_error(exc)
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def print_error(exc: RagserveError) -> None:
+    """One line on stderr: `error: <the domain error's message>`."""
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
 def counted_progress(quiet: bool, unit: str) -> Progress:

@@ -18,10 +18,11 @@ from ragserve.cli.common import (
     cli_errors,
     err,
     make_settings,
+    print_error,
 )
 from ragserve.cli.query_file import QueryLine, read_queries
 from ragserve.cli.via_service import reindex_via_service
-from ragserve.errors import RagserveError, StoreLockedError
+from ragserve.errors import StoreLockedError
 from ragserve.ingest.index import SearchMode
 from ragserve.ingest.reindex import ReindexReport
 from ragserve.ingest.runtime import IngestRuntime
@@ -65,7 +66,7 @@ def reindex(
         _print_report(report, json_out)
         if watch:
             err.print(f"watching {docs_dir} for changes (Ctrl-C to stop)")
-            watch_folder(reindexer, docs_dir, tenant, lambda r: _print_report(r, json_out), _print_error)
+            watch_folder(reindexer, docs_dir, tenant, lambda r: _print_report(r, json_out), print_error)
 
 
 @cli_errors
@@ -160,10 +161,6 @@ def _print_report(report: ReindexReport, json_out: bool) -> None:
     )
     for skipped in report.skipped:
         out.print(escape(f"  skipped {skipped.path}: {skipped.reason}"), highlight=False, soft_wrap=True)
-
-
-def _print_error(exc: RagserveError) -> None:
-    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
 def _print_hits(query: str, hits: list[Hit]) -> None:

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from ragserve.cli.common import DataDirOption, cli_errors, make_settings
-from ragserve.service.base_model import ensure_base_model
+from ragserve.engine.base_model import ensure_base_model
 from ragserve.service.config import BUNDLED_BASE
 
 __all__ = ["model_app"]

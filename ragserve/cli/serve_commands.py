@@ -10,15 +10,15 @@ from ragserve.adapters.assignments import AssignmentStore
 from ragserve.adapters.registry import AdapterRegistry
 from ragserve.adapters.validation import BaseModelInfo, validate
 from ragserve.cli.common import DataDirOption, QdrantUrlOption, cli_errors, err, load_settings, make_settings
+from ragserve.engine.base_model import ensure_base_model, served_base_name
+from ragserve.engine.cpu_placement import api_cpus, pin_process
+from ragserve.engine.vllm_process import VllmProcess
 from ragserve.errors import RagserveError
 from ragserve.service import registration
 from ragserve.service.app import create_app
-from ragserve.service.base_model import ensure_base_model, served_base_name
 from ragserve.service.config import ServeConfig, load_config
-from ragserve.service.cpu_placement import api_cpus, pin_process
 from ragserve.service.settings import ServiceSettings
 from ragserve.service.stack import index_tenants, vllm_for
-from ragserve.service.vllm_process import VllmProcess
 from ragserve.settings import Settings
 
 __all__ = ["up"]

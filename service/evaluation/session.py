@@ -15,10 +15,11 @@ from typing import Any
 
 from ragserve.adapters.assignments import AssignmentStore
 from ragserve.adapters.registry import AdapterRegistry
+from ragserve.engine.base_model import ensure_base_model
+from ragserve.engine.vllm_process import free_port
 from ragserve.errors import ConfigError, InvalidTenantError
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.service.app import create_app
-from ragserve.service.base_model import ensure_base_model
 from ragserve.service.config import ServeConfig
 from ragserve.service.evaluation.qa import QAItem
 from ragserve.service.evaluation.runner import RETRIEVAL_K, ask_questions, rank_of, rank_sources
@@ -26,7 +27,6 @@ from ragserve.service.evaluation.scoring import summarize, summarize_retrieval
 from ragserve.service.evaluation.setups import Setup
 from ragserve.service.settings import ServiceSettings
 from ragserve.service.stack import index_tenants, serving_in_thread, vllm_for
-from ragserve.service.vllm_process import free_port
 from ragserve.settings import Settings
 
 __all__ = ["EvalRun", "evaluate_config", "evaluate_service"]

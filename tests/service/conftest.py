@@ -4,13 +4,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
+from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.app import create_app
 from ragserve.service.config import BUNDLED_BASE, ModelConfig, ServeConfig, TenantConfig
 from ragserve.service.settings import ServiceSettings
-from ragserve.service.vllm_process import VllmProcess
 from ragserve.settings import Settings
 from tests.conftest import write
 from tests.service.harness import make_lora, running_app, running_vllm
@@ -76,20 +77,16 @@ def serve(
     )
     ingest_settings = Settings(data_dir=root / "data", adapters_dir=adapters_root)
     settings = ServiceSettings(admin_key="admin-key", **service_settings)  # type: ignore[arg-type]
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(DenseEmbedder, "load", classmethod(lambda cls, *a, **k: embedder))
-        app = create_app(config, settings, ingest_settings, base_model_dir, vllm_url)
-        with running_app(app) as url:
-            import httpx
-
-            for tenant in docs:
-                httpx.post(
-                    f"{url}/admin/reindex",
-                    json={"tenant": tenant},
-                    headers={"Authorization": "Bearer admin-key"},
-                    timeout=60,
-                ).raise_for_status()
-            yield Service(url, docs, root / "data")
+    app = create_app(config, settings, ingest_settings, base_model_dir, vllm_url, embedder=embedder)
+    with running_app(app) as url:
+        for tenant in docs:
+            httpx.post(
+                f"{url}/admin/reindex",
+                json={"tenant": tenant},
+                headers={"Authorization": "Bearer admin-key"},
+                timeout=60,
+            ).raise_for_status()
+        yield Service(url, docs, root / "data")
 
 
 @pytest.fixture(scope="module")

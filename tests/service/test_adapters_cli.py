@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from ragserve.adapters.validation import SERVED_TARGET_MODULES
 from ragserve.cli.main import app
+from ragserve.engine.vllm_process import VllmProcess
 from ragserve.service import registration
-from ragserve.service.vllm_process import VllmProcess
 from tests.service.conftest import KEYS, Service, tenant_docs
 
 runner = CliRunner()

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ragserve.cli.main import app
-from ragserve.service.vllm_process import VllmProcess
+from ragserve.engine.vllm_process import VllmProcess
 from tests.service.conftest import KEYS, Service, tenant_docs
 
 runner = CliRunner()

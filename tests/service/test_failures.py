@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.config import BUNDLED_BASE
-from ragserve.service.vllm_process import VllmProcess
 from tests.service.conftest import KEYS, Service, serve
 from tests.service.harness import free_port, running_vllm
 

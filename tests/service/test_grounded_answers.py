@@ -11,12 +11,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.app import create_app
 from ragserve.service.config import ServeConfig, TenantConfig
 from ragserve.service.evaluation.scoring import REFUSED
 from ragserve.service.settings import ServiceSettings
-from ragserve.service.vllm_process import VllmProcess
 from ragserve.settings import Settings
 from tests.conftest import write
 from tests.service.harness import running_app
@@ -36,11 +36,10 @@ def _serve(
         {"tenants": {"initech": TenantConfig(api_key=KEY, docs=docs)}, **changes}
     )
     settings = Settings(data_dir=root / "data", adapters_dir=root / "adapters")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(DenseEmbedder, "load", classmethod(lambda cls, *a, **k: embedder))
-        service = ServiceSettings(admin_key=SecretStr("admin-key"))
-        with running_app(create_app(config, service, settings, base_model_dir, vllm.url)) as url:
-            yield url, docs
+    service = ServiceSettings(admin_key=SecretStr("admin-key"))
+    app = create_app(config, service, settings, base_model_dir, vllm.url, embedder=embedder)
+    with running_app(app) as url:
+        yield url, docs
 
 
 @pytest.fixture(scope="module")

@@ -4,16 +4,16 @@ import json
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.config import BUNDLED_BASE
-from ragserve.service.vllm_process import VllmProcess
 from tests.service.conftest import ADAPTER, KEYS, Service, serve
 
 ADMIN = {"Authorization": "Bearer admin-key"}
@@ -99,14 +99,14 @@ def test_a_swap_under_load_fails_no_request_and_unloads_the_old_version_after_it
     workers = [threading.Thread(target=_load, args=(fresh, t, stop, logs[t])) for t in logs for _ in range(2)]
     for worker in workers:
         worker.start()
-    time.sleep(3)
+    _wait_until(lambda: all(logs.values()))  # load on both tenants before the swap
     swap_started = time.monotonic()
     response = _assign(fresh, "acme", "acme-style@v2")
     swapped = time.monotonic()
     assert response.status_code == 200, response.text
     assert response.json() == {"tenant": "acme", "adapter": "acme-style@v2", "served_name": V2}
     in_flight_still_loaded = ADAPTER in _loaded_in_vllm(vllm) and long.is_alive()
-    time.sleep(3)
+    _wait_until(lambda: sum(started > swapped for started, *_ in logs["acme"]) >= 2)  # and after it
     stop.set()
     for worker in [*workers, long]:
         worker.join(300)
@@ -195,3 +195,10 @@ def test_when_vllm_forgets_an_adapter_the_service_loads_it_again(
     assert f'"model": "{ADAPTER}"' in response.text.replace('"model":"', '"model": "')
     assert '"error"' not in response.text
     assert ADAPTER in _loaded_in_vllm(vllm)
+
+
+def _wait_until(condition: Callable[[], bool], timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

@@ -9,11 +9,11 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
+from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.app import create_app
 from ragserve.service.config import ModelConfig, ServeConfig, TenantConfig
 from ragserve.service.settings import ServiceSettings
-from ragserve.service.vllm_process import VllmProcess
 from ragserve.settings import Settings
 from tests.service.conftest import tenant_docs
 from tests.service.harness import running_app
@@ -54,11 +54,9 @@ def recorded(
         tenants={"globex": TenantConfig(api_key="globex-key", docs=docs["globex"])},
     )
     seen: list[dict[str, Any]] = []
-    with pytest.MonkeyPatch.context() as mp, running_app(recording_proxy(vllm.url, seen)) as proxy_url:
-        mp.setattr(DenseEmbedder, "load", classmethod(lambda cls, *a, **k: embedder))
-        service = create_app(
-            config, ServiceSettings(), Settings(data_dir=root / "data"), base_model_dir, proxy_url
-        )
+    with running_app(recording_proxy(vllm.url, seen)) as proxy_url:
+        ingest = Settings(data_dir=root / "data")
+        service = create_app(config, ServiceSettings(), ingest, base_model_dir, proxy_url, embedder=embedder)
         with running_app(service) as url:
             yield url, seen
 

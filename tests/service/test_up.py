@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ragserve.engine.cpu_placement import bound_cpus
+from ragserve.engine.vllm_process import VllmProcess, free_port, wait_for_ok
 from ragserve.service import registration
-from ragserve.service.cpu_placement import bound_cpus
-from ragserve.service.vllm_process import VllmProcess, free_port, wait_for_ok
 from tests.service.conftest import KEYS, tenant_docs
 
 

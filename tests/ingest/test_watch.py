@@ -7,7 +7,7 @@ from ragserve.ingest.reindex import ReindexReport
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.ingest.watch import watch_folder
 from tests.conftest import write
-from tests.indexed import sources
+from tests.ingest.indexed import sources
 
 
 def test_watch_reindexes_when_a_file_changes(runtime: IngestRuntime, docs: Path) -> None:
@@ -25,11 +25,11 @@ def test_watch_reindexes_when_a_file_changes(runtime: IngestRuntime, docs: Path)
     )
     thread.start()
     try:
-        time.sleep(0.5)  # let the watcher start before the change
-        write(docs, "b.md", "Beta, added while watching.")
+        # Written again until a report comes: a change made before the watcher has started is not seen.
         deadline = time.monotonic() + 20
         while not reports and time.monotonic() < deadline:
-            time.sleep(0.05)
+            write(docs, "b.md", "Beta, added while watching.")
+            time.sleep(0.2)
     finally:
         stop.set()
         thread.join(10)

@@ -6,12 +6,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from ragserve.adapters.validation import AdapterLimits
 from ragserve.errors import UpstreamError
 from ragserve.hardware import cpu_has_native_bf16
 
@@ -45,10 +46,10 @@ class VllmSpec:
     model_dir: Path
     served_name: str
     port: int
+    max_lora_rank: int  # the service's setting (RAGSERVE_MAX_LORA_RANK), which adapter validation also reads
     max_model_len: int = 2048
     dtype: str = "auto"
     max_loras: int = 4
-    max_lora_rank: int = AdapterLimits.max_rank
     max_cpu_loras: int = 8
     lora_target_modules: tuple[str, ...] = ("qkv_proj", "o_proj")
     kv_cache_gib: int = 2
@@ -126,6 +127,16 @@ class VllmProcess:
                 "exited during start-up" if proc.poll() is not None else f"not healthy in {timeout_s:.0f}s"
             )
             raise UpstreamError(f"vLLM {state}; its log:\n{self.log_tail()}")
+
+    @contextmanager
+    def running(self, timeout_s: float = 300.0) -> Iterator["VllmProcess"]:
+        """Started and healthy for the block; stopped after it, however it ends."""
+        self.start()
+        try:
+            self.wait_healthy(timeout_s)
+            yield self
+        finally:
+            self.stop()
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """SIGTERM to the whole group, then SIGKILL if it lingers."""

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from ragserve.ingest.runtime import IngestRuntime
 from tests.conftest import write
-from tests.indexed import sources
+from tests.ingest.indexed import sources
 
 
 def _two_tenants(runtime: IngestRuntime, root: Path) -> None:

@@ -14,7 +14,7 @@ from ragserve.settings import Settings
 from tests.conftest import write
 
 runner = CliRunner()
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ import shutil
 from pathlib import Path
 
 from ragserve.errors import ConfigError, ModelNotFoundError
-from ragserve.service.config import BUNDLED_BASE
 
-__all__ = ["ensure_base_model", "served_base_name"]
+__all__ = ["BUNDLED_BASE", "ensure_base_model", "served_base_name"]
+
+BUNDLED_BASE = "smollm2-135m"  # the name the bundled SmolLM2-135M-Instruct is served under
 
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _CONVERTED = "smollm2-135m-instruct"

@@ -15,7 +15,7 @@ from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.settings import Settings
 from ragserve.testing import make_corpus
-from tests.indexed import point_set
+from tests.ingest.indexed import point_set
 
 N_FILES = 90
 

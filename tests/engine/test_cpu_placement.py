@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 from pydantic import ValidationError
 
+from ragserve.engine.cpu_placement import api_cpus, bound_cpus, parse_cpu_list
+from ragserve.engine.vllm_process import VllmProcess
 from ragserve.errors import ConfigError
-from ragserve.service.cpu_placement import api_cpus, bound_cpus, parse_cpu_list
 from ragserve.service.settings import ServiceSettings
-from ragserve.service.vllm_process import VllmProcess
 
 OURS = os.sched_getaffinity(0)
 needs_two_cpus = pytest.mark.skipif(len(OURS) < 2, reason="binding needs a second CPU to leave free")

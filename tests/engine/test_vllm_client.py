@@ -8,8 +8,8 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from ragserve.engine.vllm_client import VllmClient
 from ragserve.errors import ModelNotAllowedError, UpstreamError
-from ragserve.service.vllm_client import VllmClient
 from tests.service.harness import running_app
 
 CHUNK = {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "hi"}}]}

@@ -1,0 +1,37 @@
+"""What reaches the prompt for one chat request: the tenant's retrieved blocks, focused on the question, with
+the conversation, in the model's context budget."""
+
+import asyncio
+import time
+
+from ragserve.ingest.search import Hit
+from ragserve.service.focus import focus
+from ragserve.service.generation import max_tokens_for
+from ragserve.service.prompt import Message, Prompt, retrieval_query
+from ragserve.service.retrieval import retrieve_hits
+from ragserve.service.schemas import ChatRequest
+from ragserve.service.state import ServiceState
+
+__all__ = ["prompt_for"]
+
+
+async def prompt_for(state: ServiceState, tenant: str, body: ChatRequest) -> Prompt:
+    turns = [Message("system" if m.role == "developer" else m.role, m.text()) for m in body.messages]
+    tenant_config = state.config.tenants[tenant]
+    k = tenant_config.k if body.k is None else body.k
+    hits: list[Hit] = []
+    if body.rag and k > 0:
+        t0 = time.perf_counter()
+        query = retrieval_query(turns)
+        hits = await retrieve_hits(state, tenant, query, k)
+        if state.config.prompt.focus_sentences:
+            keep = state.config.prompt.focus_sentences
+            hits = await asyncio.to_thread(focus, hits, query, state.retriever.embedder, keep)
+        state.metrics.stage_seconds.labels("retrieve").observe(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    max_tokens = max_tokens_for(body, state)
+    prompt = await asyncio.to_thread(
+        state.prompts.build, tenant_config.system_prompt, hits, turns, max_tokens
+    )
+    state.metrics.stage_seconds.labels("prompt").observe(time.perf_counter() - t0)
+    return prompt
