@@ -9,10 +9,12 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 from ragserve.engine.base_model import ensure_base_model
+from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.service.config import BUNDLED_BASE
 from ragserve.settings import Settings
+from ragserve.testing import running_vllm
 
 # A test that uses the bundled LLM (a vLLM server, the converted model, training) is marked `llm`;
 # `make test-fast` runs the others.
@@ -34,6 +36,13 @@ def embedder(tmp_path_factory: pytest.TempPathFactory) -> DenseEmbedder:
 def base_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled LLM, converted once per session."""
     return ensure_base_model(BUNDLED_BASE, tmp_path_factory.mktemp("llm"))
+
+
+@pytest.fixture(scope="session")
+def vllm(base_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmProcess]:
+    """One real vLLM CPU server for the whole session, serving the bundled model with LoRA on."""
+    with running_vllm(base_model_dir, BUNDLED_BASE, tmp_path_factory.mktemp("vllm") / "vllm.log") as process:
+        yield process
 
 
 @pytest.fixture

@@ -89,7 +89,7 @@ def test_vllm_on_cpu_binds_its_compute_threads_and_leaves_a_cpu_free(vllm: VllmP
 def test_pinning_moves_every_thread_and_sizes_torchs_pool() -> None:
     code = (
         "import json, os, threading, time, torch\n"
-        "from service.cpu_placement import pin_process\n"
+        "from ragserve.engine.cpu_placement import pin_process\n"
         "threading.Thread(target=time.sleep, args=(5,), daemon=True).start()\n"
         f"pin_process({{{min(OURS)}}})\n"
         "tasks = os.listdir('/proc/self/task')\n"

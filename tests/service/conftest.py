@@ -10,11 +10,11 @@ import pytest
 from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.app import create_app
-from ragserve.service.config import BUNDLED_BASE, ModelConfig, ServeConfig, TenantConfig
+from ragserve.service.config import ModelConfig, ServeConfig, TenantConfig
 from ragserve.service.settings import ServiceSettings
 from ragserve.settings import Settings
 from tests.conftest import write
-from tests.service.harness import make_lora, running_app, running_vllm
+from tests.service.harness import make_lora, running_app
 
 ADAPTER_REF = "acme-style@v1"
 ADAPTER = "acme-style--v1"  # its served name
@@ -28,12 +28,6 @@ def adapters_root(base_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
     for seed, version in enumerate(("v1", "v2")):
         make_lora(base_model_dir, root / "acme-style" / version, seed=seed)
     return root
-
-
-@pytest.fixture(scope="session")
-def vllm(base_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmProcess]:
-    with running_vllm(base_model_dir, BUNDLED_BASE, tmp_path_factory.mktemp("vllm") / "vllm.log") as process:
-        yield process
 
 
 @dataclass
