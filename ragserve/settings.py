@@ -6,11 +6,23 @@ from platformdirs import user_data_dir
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "default_data_dir"]
+__all__ = ["PROJECT_DATA_DIR", "Settings", "default_data_dir"]
 
 
-def default_data_dir() -> Path:
-    """The per-user data folder: ~/.local/share/ragserve on Linux."""
+# A checkout's own data dir: `make demo`, `make adapters` and `make eval` keep their data there.
+PROJECT_DATA_DIR = ".data"
+_DATA_DIR_PARTS = ("qdrant", "models", "adapters")  # what tells a ragserve data dir from any `.data`
+
+
+def default_data_dir(start: Path | None = None) -> Path:
+    """`.data/` in the working directory or a folder above it, if ragserve has used it (a checkout where
+    `make demo` ran: the next command typed there finds the demo's index and adapters); else the per-user
+    data folder, ~/.local/share/ragserve on Linux."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / PROJECT_DATA_DIR
+        if any((candidate / part).is_dir() for part in _DATA_DIR_PARTS):
+            return candidate
     return Path(user_data_dir("ragserve", appauthor=False))
 
 

@@ -37,7 +37,9 @@ err = Console(stderr=True)
 DataDirOption = Annotated[
     Path | None,
     typer.Option(
-        "--data-dir", help="Where ragserve keeps its data [env RAGSERVE_DATA_DIR; default per user]"
+        "--data-dir",
+        help="Where ragserve keeps its data [env RAGSERVE_DATA_DIR; default: .data/ here or above, if "
+        "ragserve used it, else per user]",
     ),
 ]
 QdrantUrlOption = Annotated[
@@ -51,7 +53,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machine
 
 
 def make_settings(data_dir: Path | None, qdrant_url: str | None) -> Settings:
-    return load_settings(Settings, data_dir=data_dir, qdrant_url=qdrant_url)
+    """The settings, and a line on stderr saying which data dir this command uses."""
+    settings = load_settings(Settings, data_dir=data_dir, qdrant_url=qdrant_url)
+    err.print(escape(f"data dir: {settings.data_dir}"), style="dim", highlight=False, soft_wrap=True)
+    return settings
 
 
 def load_settings(cls: type[S], **options: Any) -> S:

@@ -162,3 +162,22 @@ def _hold_store(settings: Settings, ready: Any, release: Any) -> None:
     ready.set()
     release.wait(30)
     index.close()
+
+
+def test_the_checkouts_data_dir_is_found_from_a_folder_below_it_and_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkout = tmp_path / "checkout"
+    (checkout / ".data" / "adapters" / "acme-style" / "v1").mkdir(parents=True)  # as `make adapters` left it
+    (checkout / "examples").mkdir()
+    monkeypatch.delenv("RAGSERVE_DATA_DIR")
+    monkeypatch.chdir(checkout / "examples")
+    result = runner.invoke(app, ["adapters", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    assert f"data dir: {checkout / '.data'}" in result.stderr
+    assert [row["name"] for row in json.loads(result.stdout)["adapters"]] == ["acme-style"]
+    # A `.data` folder that ragserve never used is not taken for one.
+    elsewhere = tmp_path / "other"
+    (elsewhere / ".data").mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    assert Settings().data_dir != elsewhere / ".data"
