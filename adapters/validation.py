@@ -13,6 +13,7 @@ from typing import Any
 
 from ragserve.adapters.registry import AdapterVersion, check_safe_name
 from ragserve.errors import AdapterInvalidError
+from ragserve.settings import Settings
 
 __all__ = ["SERVED_TARGET_MODULES", "AdapterLimits", "BaseModelInfo", "read_safetensors_header", "validate"]
 
@@ -28,8 +29,14 @@ _PEFT_PREFIX = "base_model.model."
 
 @dataclass(frozen=True)
 class AdapterLimits:
-    max_rank: int = 16
-    max_bytes: int = 256 * 1024 * 1024
+    """What the server accepts; the defaults are the settings' (RAGSERVE_MAX_LORA_RANK, ...)."""
+
+    max_rank: int = Settings.model_fields["max_lora_rank"].default
+    max_bytes: int = Settings.model_fields["adapter_max_bytes"].default
+
+    @classmethod
+    def of(cls, settings: Settings) -> "AdapterLimits":
+        return cls(settings.max_lora_rank, settings.adapter_max_bytes)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,13 @@
-"""Settings, from arguments first, then RAGSERVE_* environment variables, then defaults."""
+"""Settings, from arguments first, then RAGSERVE_* environment variables, then defaults: one source for
+every part (data, index, service, vLLM, adapters). Secrets never live in the config file."""
 
 from pathlib import Path
 
 from platformdirs import user_data_dir
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ragserve.hardware import parse_cpu_list
 
 __all__ = ["PROJECT_DATA_DIR", "Settings", "default_data_dir"]
 
@@ -27,7 +30,7 @@ def default_data_dir(start: Path | None = None) -> Path:
 
 
 class Settings(BaseSettings):
-    """Where data lives and how documents are indexed."""
+    """Where data lives, how documents are indexed, and how the service and its vLLM run."""
 
     model_config = SettingsConfigDict(env_prefix="RAGSERVE_", extra="ignore")
 
@@ -44,6 +47,31 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
 
     adapters_dir: Path | None = None
+    max_lora_rank: int = Field(default=16, ge=1, le=512)  # vLLM's --max-lora-rank, and what validation allows
+    adapter_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+
+    # The service (`ragserve up`) and its vLLM.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    vllm_url: str | None = None
+    vllm_port: int = Field(default=8100, ge=1, le=65535)
+    vllm_timeout_s: float = Field(default=120.0, gt=0)
+    vllm_dtype: str = "auto"  # bfloat16 on a CPU with native bf16 (1.5x the throughput), else float32
+    admin_key: SecretStr | None = None
+    max_concurrency: int = Field(default=32, ge=1)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    readiness_timeout_s: float = Field(default=3.0, gt=0)
+    retrieval_timeout_s: float = Field(default=15.0, gt=0)
+    # Where `ragserve up` runs the API: "auto" keeps it off the cores of the vLLM it starts on a CPU,
+    # "all" leaves it to the scheduler, or a CPU list such as "1,3-5".
+    api_cpus: str = "auto"
+
+    @field_validator("api_cpus")
+    @classmethod
+    def _cpu_list_or_keyword(cls, value: str) -> str:
+        if value not in ("auto", "all"):
+            parse_cpu_list(value)
+        return value
 
     @property
     def qdrant_path(self) -> Path:

@@ -11,7 +11,7 @@ from ragserve import __version__
 from ragserve.adapters.assignments import AssignmentStore
 from ragserve.adapters.registry import AdapterRegistry
 from ragserve.adapters.swap import AdapterSwitch
-from ragserve.adapters.validation import BaseModelInfo
+from ragserve.adapters.validation import AdapterLimits, BaseModelInfo
 from ragserve.chat_tokens import chat_token_ids
 from ragserve.engine.base_model import served_base_name
 from ragserve.engine.vllm_client import VllmClient
@@ -24,7 +24,6 @@ from ragserve.service.limits import BodySizeLimit, ConcurrencyLimiter
 from ragserve.service.metrics import Metrics, RequestMetrics
 from ragserve.service.prompt import Message, PromptBuilder
 from ragserve.service.routes import admin, chat, health, models, retrieve
-from ragserve.service.settings import ServiceSettings
 from ragserve.service.state import ServiceState
 from ragserve.settings import Settings
 
@@ -33,8 +32,7 @@ __all__ = ["create_app"]
 
 def create_app(
     config: ServeConfig,
-    settings: ServiceSettings,
-    ingest_settings: Settings,
+    settings: Settings,
     model_dir: Path,
     vllm_url: str,
     assignments: AssignmentStore | None = None,
@@ -46,7 +44,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await asyncio.to_thread(
-            _build_state, config, settings, ingest_settings, model_dir, vllm_url, assignments, embedder
+            _build_state, config, settings, model_dir, vllm_url, assignments, embedder
         )
         try:
             await state.adapters.start(config.adapters())
@@ -69,8 +67,7 @@ def create_app(
 
 def _build_state(
     config: ServeConfig,
-    settings: ServiceSettings,
-    ingest_settings: Settings,
+    settings: Settings,
     model_dir: Path,
     vllm_url: str,
     assignments: AssignmentStore | None,
@@ -84,16 +81,16 @@ def _build_state(
         chat = [{"role": m.role, "content": m.content} for m in messages]
         return len(chat_token_ids(tokenizer, chat, add_generation_prompt=True))
 
-    ingest = IngestRuntime.open(ingest_settings, embedder)
+    ingest = IngestRuntime.open(settings, embedder)
     ingest.embedder  # noqa: B018 - load the model now, not on the first request
     vllm = VllmClient(vllm_url, settings.vllm_timeout_s)
     base_name = served_base_name(config.model.base)
     switch = AdapterSwitch(
         vllm,
-        AdapterRegistry(ingest_settings.adapters_root),
+        AdapterRegistry(settings.adapters_root),
         BaseModelInfo.read(base_name, model_dir),
-        settings.adapter_limits(),
-        assignments or AssignmentStore.in_data_dir(ingest_settings.data_dir),
+        AdapterLimits.of(settings),
+        assignments or AssignmentStore.in_data_dir(settings.data_dir),
         config.tenants,
     )
     return ServiceState(

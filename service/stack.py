@@ -19,7 +19,6 @@ from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port
 from ragserve.errors import UpstreamError
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.service.config import ServeConfig
-from ragserve.service.settings import ServiceSettings
 from ragserve.settings import Settings
 
 __all__ = ["index_tenants", "serving_in_thread", "vllm_for"]
@@ -29,23 +28,22 @@ __all__ = ["index_tenants", "serving_in_thread", "vllm_for"]
 def vllm_for(
     cfg: ServeConfig,
     settings: Settings,
-    service: ServiceSettings,
     model_dir: Path,
     say: Callable[[str], None],
     port: int | None = None,
     log_name: str = "vllm.log",
 ) -> Iterator[tuple[str, VllmProcess | None]]:
-    """The vLLM to talk to: `service.vllm_url` if set, else one started here and stopped on exit."""
-    if service.vllm_url is not None:
-        yield service.vllm_url, None
+    """The vLLM to talk to: `settings.vllm_url` if set, else one started here and stopped on exit."""
+    if settings.vllm_url is not None:
+        yield settings.vllm_url, None
         return
     spec = VllmSpec(
         model_dir,
         served_base_name(cfg.model.base),
-        port if port is not None else service.vllm_port,
-        service.max_lora_rank,
+        port if port is not None else settings.vllm_port,
+        settings.max_lora_rank,
         max_model_len=cfg.model.max_model_len,
-        dtype=service.vllm_dtype,
+        dtype=settings.vllm_dtype,
     )
     process = VllmProcess(spec, settings.data_dir / "logs" / log_name)
     say(f"starting vLLM on {process.url} (log: {process.log_path})")

@@ -12,7 +12,7 @@ from ragserve.service.config import ServeConfig
 from ragserve.service.limits import ConcurrencyLimiter
 from ragserve.service.metrics import Metrics
 from ragserve.service.prompt import PromptBuilder
-from ragserve.service.settings import ServiceSettings
+from ragserve.settings import Settings
 
 __all__ = ["ServiceState"]
 
@@ -20,7 +20,7 @@ __all__ = ["ServiceState"]
 @dataclass
 class ServiceState:
     config: ServeConfig
-    settings: ServiceSettings
+    settings: Settings
     keys: KeyRing
     ingest: IngestRuntime
     retriever: Retriever

@@ -14,14 +14,13 @@ from ragserve.adapters.evaluation import SETUPS
 from ragserve.adapters.lifecycle import EvaluatedAdapter, evaluate_adapter, held_out_split, train_adapter
 from ragserve.adapters.registry import AdapterRegistry, AdapterVersion, check_safe_name
 from ragserve.adapters.training import TrainConfig
-from ragserve.adapters.validation import BaseModelInfo, validate
+from ragserve.adapters.validation import AdapterLimits, BaseModelInfo, validate
 from ragserve.cli.common import (
     DataDirOption,
     JsonOption,
     cli_errors,
     counted_progress,
     err,
-    load_settings,
     make_settings,
 )
 from ragserve.cli.via_service import admin_request, running_service
@@ -30,7 +29,7 @@ from ragserve.engine.vllm_client import VllmClient
 from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port
 from ragserve.errors import InvalidTenantError, RagserveError
 from ragserve.service.config import BUNDLED_BASE, load_config
-from ragserve.service.settings import ServiceSettings
+from ragserve.settings import Settings
 
 __all__ = ["adapters_app"]
 
@@ -80,7 +79,7 @@ def train(
 
         trained = train_adapter(
             dataset, name, AdapterRegistry(settings.adapters_root), served_base_name(base), base_dir, config,
-            load_settings(ServiceSettings).adapter_limits(), eval_fraction, on_step,
+            AdapterLimits.of(settings), eval_fraction, on_step,
             lambda line: err.print(line, highlight=False),
         )  # fmt: skip
     version, result = trained.version, trained.result
@@ -118,7 +117,7 @@ def eval_(
     split = held_out_split(version)
     base_dir = ensure_base_model(base or split.card.base_model, settings.models_dir)
     base_name = split.card.base_model if base is None else served_base_name(base)
-    _validate(version, base_name, base_dir)
+    _validate(settings, version, base_name, base_dir)
     err.print(f"evaluating {version.ref} on {len(split.held_out)} held-out examples, {len(SETUPS)} set-ups")
 
     async def run(url: str) -> EvaluatedAdapter:
@@ -131,8 +130,7 @@ def eval_(
     if vllm_url is not None:
         evaluated = asyncio.run(run(vllm_url))
     else:
-        service = load_settings(ServiceSettings)
-        spec = VllmSpec(base_dir, base_name, free_port(), service.max_lora_rank, dtype=service.vllm_dtype)
+        spec = VllmSpec(base_dir, base_name, free_port(), settings.max_lora_rank, dtype=settings.vllm_dtype)
         process = VllmProcess(spec, settings.data_dir / "logs" / "vllm-eval.log")
         err.print(f"starting vLLM for the eval (log: {process.log_path})")
         with process.running():
@@ -151,11 +149,9 @@ def eval_(
     typer.echo(f"report: {paths['markdown']}")
 
 
-def _validate(version: AdapterVersion, base_name: str, base_dir: Path) -> None:
+def _validate(settings: Settings, version: AdapterVersion, base_name: str, base_dir: Path) -> None:
     """The checks the service runs before it loads an adapter, with its limits, against this base model."""
-    validate(
-        version, BaseModelInfo.read(base_name, base_dir), load_settings(ServiceSettings).adapter_limits()
-    )
+    validate(version, BaseModelInfo.read(base_name, base_dir), AdapterLimits.of(settings))
 
 
 @adapters_app.command("assign")
@@ -184,7 +180,10 @@ def assign(
     if ref.strip():
         version = AdapterRegistry(settings.adapters_root).resolve(ref.strip())
         _validate(
-            version, served_base_name(cfg.model.base), ensure_base_model(cfg.model.base, settings.models_dir)
+            settings,
+            version,
+            served_base_name(cfg.model.base),
+            ensure_base_model(cfg.model.base, settings.models_dir),
         )
     AssignmentStore.in_data_dir(settings.data_dir).set(tenant, version.ref if version else "")
     typer.echo(

@@ -52,18 +52,18 @@ TenantOption = Annotated[str, typer.Option("--tenant", "-t", help="The tenant wh
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of tables")]
 
 
-def make_settings(data_dir: Path | None, qdrant_url: str | None) -> Settings:
+def make_settings(data_dir: Path | None, qdrant_url: str | None, **options: Any) -> Settings:
     """The settings, and a line on stderr saying which data dir this command uses."""
-    settings = load_settings(Settings, data_dir=data_dir, qdrant_url=qdrant_url)
+    settings = load_settings(data_dir=data_dir, qdrant_url=qdrant_url, **options)
     err.print(escape(f"data dir: {settings.data_dir}"), style="dim", highlight=False, soft_wrap=True)
     return settings
 
 
-def load_settings(cls: type[S], **options: Any) -> S:
+def load_settings(**options: Any) -> Settings:
     """Settings from the environment, with the command-line options given (not None) taking precedence;
     an invalid value is a one-line ConfigError, not a traceback."""
     try:
-        return cls(**{name: value for name, value in options.items() if value is not None})
+        return Settings(**{name: value for name, value in options.items() if value is not None})
     except ValidationError as exc:
         raise ConfigError(f"invalid settings: {validation_problems(exc)}") from None
 

@@ -15,7 +15,6 @@ from ragserve.cli.common import (
     cli_errors,
     counted_progress,
     err,
-    load_settings,
     make_settings,
 )
 from ragserve.errors import ConfigError
@@ -24,7 +23,6 @@ from ragserve.service.evaluation.qa import load_qa
 from ragserve.service.evaluation.report import format_metric, write_report
 from ragserve.service.evaluation.session import EvalRun, evaluate_config, evaluate_service
 from ragserve.service.evaluation.setups import load_setups
-from ragserve.service.settings import ServiceSettings
 
 __all__ = ["eval_app"]
 
@@ -82,8 +80,7 @@ def answers(
 
         if cfg is not None:
             settings = make_settings(data_dir, qdrant_url)
-            service = load_settings(ServiceSettings)
-            report = evaluate_config(cfg, settings, service, run, on_done, progress.console.print)
+            report = evaluate_config(cfg, settings, run, on_done, progress.console.print)
         else:
             report = evaluate_service(str(url), str(key), run, on_done)
     paths = write_report(out, report) if out is not None else {}

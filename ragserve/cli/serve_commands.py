@@ -8,8 +8,8 @@ import typer
 
 from ragserve.adapters.assignments import AssignmentStore
 from ragserve.adapters.registry import AdapterRegistry
-from ragserve.adapters.validation import BaseModelInfo, validate
-from ragserve.cli.common import DataDirOption, QdrantUrlOption, cli_errors, err, load_settings, make_settings
+from ragserve.adapters.validation import AdapterLimits, BaseModelInfo, validate
+from ragserve.cli.common import DataDirOption, QdrantUrlOption, cli_errors, err, make_settings
 from ragserve.engine.base_model import ensure_base_model, served_base_name
 from ragserve.engine.cpu_placement import api_cpus, pin_process
 from ragserve.engine.vllm_process import VllmProcess
@@ -17,7 +17,6 @@ from ragserve.errors import RagserveError
 from ragserve.service import registration
 from ragserve.service.app import create_app
 from ragserve.service.config import ServeConfig, load_config
-from ragserve.service.settings import ServiceSettings
 from ragserve.service.stack import index_tenants, vllm_for
 from ragserve.settings import Settings
 
@@ -45,23 +44,22 @@ def up(
     import uvicorn
 
     cfg = load_config(config)
-    settings = make_settings(data_dir, qdrant_url)
-    service = load_settings(ServiceSettings, port=port, host=host, vllm_url=vllm_url)
+    settings = make_settings(data_dir, qdrant_url, port=port, host=host, vllm_url=vllm_url)
     signal.signal(signal.SIGTERM, _interrupt)  # until uvicorn installs its own: stop vLLM on the way out
     model_dir = ensure_base_model(cfg.model.base, settings.models_dir)
-    _check_adapters(cfg, settings, service, model_dir)
+    _check_adapters(cfg, settings, model_dir)
     try:
-        with vllm_for(cfg, settings, service, model_dir, err.print) as (url, process):
+        with vllm_for(cfg, settings, model_dir, err.print) as (url, process):
             index_tenants(cfg, settings, err.print)
-            _place_api(service.api_cpus, process)
-            app = create_app(cfg, service, settings, model_dir, url)
-            err.print(f"serving on http://{service.host}:{service.port}/v1 (Ctrl-C to stop)")
-            registration.record(settings.data_dir, f"http://{_reachable(service.host)}:{service.port}")
+            _place_api(settings.api_cpus, process)
+            app = create_app(cfg, settings, model_dir, url)
+            err.print(f"serving on http://{settings.host}:{settings.port}/v1 (Ctrl-C to stop)")
+            registration.record(settings.data_dir, f"http://{_reachable(settings.host)}:{settings.port}")
             try:
                 uvicorn.run(
                     app,
-                    host=service.host,
-                    port=service.port,
+                    host=settings.host,
+                    port=settings.port,
                     timeout_graceful_shutdown=30,
                     log_level="warning",
                 )
@@ -72,11 +70,11 @@ def up(
     err.print("stopped")
 
 
-def _check_adapters(cfg: ServeConfig, settings: Settings, service: ServiceSettings, model_dir: Path) -> None:
+def _check_adapters(cfg: ServeConfig, settings: Settings, model_dir: Path) -> None:
     """Every tenant's adapter is validated before anything starts, so a bad one is a one-line error."""
     registry = AdapterRegistry(settings.adapters_root)
     base = BaseModelInfo.read(served_base_name(cfg.model.base), model_dir)
-    limits = service.adapter_limits()
+    limits = AdapterLimits.of(settings)
     for tenant, ref in AssignmentStore.in_data_dir(settings.data_dir).effective(cfg.adapters()).items():
         if ref:
             try:

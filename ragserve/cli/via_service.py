@@ -9,7 +9,6 @@ import httpx
 from ragserve.errors import StoreLockedError, UpstreamError
 from ragserve.ingest.reindex import ReindexReport
 from ragserve.service import registration
-from ragserve.service.settings import ServiceSettings
 from ragserve.settings import Settings
 
 __all__ = ["admin_request", "reindex_via_service", "running_service"]
@@ -28,7 +27,7 @@ def running_service(settings: Settings) -> str | None:
 
 def admin_request(url: str, method: str, path: str, body: dict[str, Any], timeout_s: float) -> dict[str, Any]:
     """One admin call; the service's own error message becomes the error, with its domain error type."""
-    secret = ServiceSettings().admin_key
+    secret = Settings().admin_key
     key = secret.get_secret_value() if secret else ""
     if not key:
         raise StoreLockedError(

@@ -11,22 +11,11 @@ import sys
 from pathlib import Path
 
 from ragserve.errors import ConfigError
+from ragserve.hardware import parse_cpu_list
 
-__all__ = ["api_cpus", "bound_cpus", "parse_cpu_list", "pin_process"]
+__all__ = ["api_cpus", "bound_cpus", "pin_process"]
 
 _PROC = Path("/proc")
-
-
-def parse_cpu_list(text: str) -> set[int]:
-    """A CPU list in the kernel's notation, such as "1,3-5"."""
-    cpus: set[int] = set()
-    for part in text.replace(" ", "").split(","):
-        low, dash, high = part.partition("-")
-        high = high if dash else low
-        if not (low.isdigit() and high.isdigit() and int(low) <= int(high)):
-            raise ValueError(f"{text!r} is not a CPU list: expected numbers and ranges, such as 1,3-5")
-        cpus.update(range(int(low), int(high) + 1))
-    return cpus
 
 
 def _available() -> bool:

@@ -25,7 +25,6 @@ from ragserve.service.evaluation.qa import QAItem
 from ragserve.service.evaluation.runner import RETRIEVAL_K, ask_questions, rank_of, rank_sources
 from ragserve.service.evaluation.scoring import summarize, summarize_retrieval
 from ragserve.service.evaluation.setups import Setup
-from ragserve.service.settings import ServiceSettings
 from ragserve.service.stack import index_tenants, serving_in_thread, vllm_for
 from ragserve.settings import Settings
 
@@ -72,7 +71,6 @@ def evaluate_service(url: str, key: str, run: EvalRun, on_done: Callable[[], Non
 def evaluate_config(
     cfg: ServeConfig,
     settings: Settings,
-    service: ServiceSettings,
     run: EvalRun,
     on_done: Callable[[], None],
     say: Say,
@@ -100,7 +98,7 @@ def evaluate_config(
                 registry.resolve(ref)
     model_dir = ensure_base_model(cfg.model.base, settings.models_dir)
     results = {}
-    with vllm_for(cfg, settings, service, model_dir, say, port=free_port(), log_name="vllm-eval.log") as (
+    with vllm_for(cfg, settings, model_dir, say, port=free_port(), log_name="vllm-eval.log") as (
         vllm_url,
         _,
     ):
@@ -110,7 +108,7 @@ def evaluate_config(
             setup_cfg = _with_key(configs[setup.name], run.tenant, key)
             with tempfile.TemporaryDirectory() as scratch:
                 store = _assignments(settings, Path(scratch), run.tenant, setup)
-                app = create_app(setup_cfg, service, settings, model_dir, vllm_url, store)
+                app = create_app(setup_cfg, settings, model_dir, vllm_url, store)
                 say(f"set-up {setup.name}: asking {len(run.items)} questions")
                 with serving_in_thread(app) as api:
                     results[setup.name] = asyncio.run(

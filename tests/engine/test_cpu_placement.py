@@ -10,10 +10,11 @@ from collections.abc import Iterator
 import pytest
 from pydantic import ValidationError
 
-from ragserve.engine.cpu_placement import api_cpus, bound_cpus, parse_cpu_list
+from ragserve.engine.cpu_placement import api_cpus, bound_cpus
 from ragserve.engine.vllm_process import VllmProcess
 from ragserve.errors import ConfigError
-from ragserve.service.settings import ServiceSettings
+from ragserve.hardware import parse_cpu_list
+from ragserve.settings import Settings
 
 OURS = os.sched_getaffinity(0)
 needs_two_cpus = pytest.mark.skipif(len(OURS) < 2, reason="binding needs a second CPU to leave free")
@@ -29,9 +30,9 @@ def test_cpu_lists_parse_in_the_kernels_notation() -> None:
 
 def test_the_setting_takes_auto_all_or_a_cpu_list() -> None:
     for good in ("auto", "all", "0", "0-1,3"):
-        assert ServiceSettings(api_cpus=good).api_cpus == good
+        assert Settings(api_cpus=good).api_cpus == good
     with pytest.raises(ValidationError, match="not a CPU list"):
-        ServiceSettings(api_cpus="some")
+        Settings(api_cpus="some")
 
 
 def test_a_cpu_list_outside_this_process_is_refused() -> None:

@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -11,7 +12,6 @@ from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.app import create_app
 from ragserve.service.config import ModelConfig, ServeConfig, TenantConfig
-from ragserve.service.settings import ServiceSettings
 from ragserve.settings import Settings
 from tests.conftest import write
 from tests.service.harness import make_lora, running_app
@@ -69,9 +69,9 @@ def serve(
             for name, path in docs.items()
         },
     )
-    ingest_settings = Settings(data_dir=root / "data", adapters_dir=adapters_root)
-    settings = ServiceSettings(admin_key="admin-key", **service_settings)  # type: ignore[arg-type]
-    app = create_app(config, settings, ingest_settings, base_model_dir, vllm_url, embedder=embedder)
+    options: dict[str, Any] = {"admin_key": "admin-key", **service_settings}
+    settings = Settings(data_dir=root / "data", adapters_dir=adapters_root, **options)
+    app = create_app(config, settings, base_model_dir, vllm_url, embedder=embedder)
     with running_app(app) as url:
         for tenant in docs:
             httpx.post(

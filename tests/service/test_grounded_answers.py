@@ -16,7 +16,6 @@ from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.app import create_app
 from ragserve.service.config import ServeConfig, TenantConfig
 from ragserve.service.evaluation.scoring import REFUSED
-from ragserve.service.settings import ServiceSettings
 from ragserve.settings import Settings
 from tests.conftest import write
 from tests.service.harness import running_app
@@ -35,9 +34,9 @@ def _serve(
     config = ServeConfig.model_validate(
         {"tenants": {"initech": TenantConfig(api_key=KEY, docs=docs)}, **changes}
     )
-    settings = Settings(data_dir=root / "data", adapters_dir=root / "adapters")
-    service = ServiceSettings(admin_key=SecretStr("admin-key"))
-    app = create_app(config, service, settings, base_model_dir, vllm.url, embedder=embedder)
+    admin_key = SecretStr("admin-key")
+    settings = Settings(data_dir=root / "data", adapters_dir=root / "adapters", admin_key=admin_key)
+    app = create_app(config, settings, base_model_dir, vllm.url, embedder=embedder)
     with running_app(app) as url:
         yield url, docs
 

@@ -13,7 +13,6 @@ from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.app import create_app
 from ragserve.service.config import ModelConfig, ServeConfig, TenantConfig
-from ragserve.service.settings import ServiceSettings
 from ragserve.settings import Settings
 from tests.service.conftest import tenant_docs
 from tests.service.harness import running_app
@@ -55,8 +54,8 @@ def recorded(
     )
     seen: list[dict[str, Any]] = []
     with running_app(recording_proxy(vllm.url, seen)) as proxy_url:
-        ingest = Settings(data_dir=root / "data")
-        service = create_app(config, ServiceSettings(), ingest, base_model_dir, proxy_url, embedder=embedder)
+        settings = Settings(data_dir=root / "data")
+        service = create_app(config, settings, base_model_dir, proxy_url, embedder=embedder)
         with running_app(service) as url:
             yield url, seen
 
