@@ -38,11 +38,11 @@ lint: setup
 test: lint
 	$(BIN)/pytest
 
-# The quick loop while changing code: ruff, and every test that does not need the LLM (vLLM, the converted
-# model, training). `make test` runs mypy and all the tests.
+# The quick loop while changing code: ruff, and every test that needs neither the LLM (vLLM, the converted
+# model, training) nor a minute of its own (the kill test). `make test` runs mypy and all the tests.
 test-fast: setup
 	$(BIN)/ruff check .
-	$(BIN)/pytest -m "not llm"
+	$(BIN)/pytest -m "not llm and not slow"
 
 # The main job: vLLM (CPU) + the index + the OpenAI-compatible chat API on :8000, on the demo config.
 demo: setup

@@ -11,6 +11,8 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.settings import Settings
@@ -56,6 +58,7 @@ def _snapshot(settings: Settings, embedder: DenseEmbedder, docs: Path | None) ->
         return point_set(rt.index, "acme")
 
 
+@pytest.mark.slow
 def test_reindex_after_kill_leaves_exactly_the_points_of_a_clean_run(
     tmp_path: Path, embedder: DenseEmbedder
 ) -> None:
