@@ -87,10 +87,11 @@ def print_error(exc: RagserveError) -> None:
     err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
-def counted_progress(quiet: bool, unit: str) -> Progress:
-    """A bar on stderr that counts done units ("12/40 steps"); off when the command prints JSON."""
+def counted_progress(quiet: bool, unit: str, transient: bool = False) -> Progress:
+    """A bar on stderr that counts done units ("12/40 steps"); off when the command prints JSON (or, as the
+    caller says, when stderr is not a terminal); a transient one is gone when it is done."""
     counted = TextColumn(f"{{task.completed}}/{{task.total}} {unit}")
     return Progress(
         TextColumn("{task.description}"), BarColumn(), counted, TimeRemainingColumn(), console=err,
-        disable=quiet, transient=False,
+        disable=quiet, transient=transient,
     )  # fmt: skip

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ragserve.cli.common import (
@@ -16,6 +15,7 @@ from ragserve.cli.common import (
     QdrantUrlOption,
     TenantOption,
     cli_errors,
+    counted_progress,
     err,
     make_settings,
     print_error,
@@ -58,7 +58,7 @@ def reindex(
         return
     with runtime:
         reindexer = runtime.reindexer()
-        with _progress_bar() as bar:
+        with counted_progress(not err.is_terminal, "files", transient=True) as bar:
             task = bar.add_task(f"indexing {tenant}", total=None)
             report = reindexer.run(
                 docs_dir, tenant, lambda done, total: bar.update(task, completed=done, total=total)
@@ -137,18 +137,6 @@ def stats(
         print(json.dumps(counts))
     else:
         out.print(f"tenant {tenant}: {counts['documents']} documents, {counts['chunks']} chunks")
-
-
-def _progress_bar() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    )
 
 
 def _print_report(report: ReindexReport, json_out: bool) -> None:
