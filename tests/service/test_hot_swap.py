@@ -64,7 +64,7 @@ class _LongStream(threading.Thread):
         self.events: list[str] = []
 
     def run(self) -> None:
-        body = {"messages": [{"role": "user", "content": "Tell a long story."}], "max_tokens": 150,
+        body = {"messages": [{"role": "user", "content": "Tell a long story."}], "max_tokens": 400,
                 "ignore_eos": True, "stream": True, "rag": False}  # fmt: skip
         headers = {"Authorization": f"Bearer {KEYS['acme']}"}
         url = f"{self.service.url}/v1/chat/completions"
@@ -99,7 +99,7 @@ def test_a_swap_under_load_fails_no_request_and_unloads_the_old_version_after_it
     workers = [threading.Thread(target=_load, args=(fresh, t, stop, logs[t])) for t in logs for _ in range(2)]
     for worker in workers:
         worker.start()
-    _wait_until(lambda: all(logs.values()))  # load on both tenants before the swap
+    _wait_until(lambda: all(logs.values()))  # requests of both tenants done before the swap
     swap_started = time.monotonic()
     response = _assign(fresh, "acme", "acme-style@v2")
     swapped = time.monotonic()
