@@ -22,6 +22,7 @@ from ragserve.ingest.search import Hit
 from ragserve.service.prompt import REFUSAL, Message, PromptBuilder
 
 COUNT = 1000
+Row = dict[str, object]  # one chat row: {"messages": [...]}
 UNANSWERABLE_SHARE = 0.15
 SYSTEM_PROMPTS = [
     "You are a helpful support assistant. Answer from the numbered context.",
@@ -202,21 +203,26 @@ def example(
                          {"role": "assistant", "content": reply(cited)}]}  # fmt: skip
 
 
+def write_unique(out: Path, count: int, make: Callable[[int], Row], key: Callable[[Row], str]) -> None:
+    """`count` rows, `make(rows_so_far)` each, no two with the same key (so no held-out row is seen in
+    training), written as JSON Lines."""
+    seen: set[str] = set()
+    lines: list[str] = []
+    while len(lines) < count:
+        row = make(len(lines))
+        if key(row) not in seen:
+            seen.add(key(row))
+            lines.append(json.dumps(row, ensure_ascii=False))
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {len(lines)} examples to {out}")
+
+
 def main() -> None:
     rng = random.Random(11)
     # The layout the bundled adapter was trained on: the context in the user turn. No budget to fit.
     builder = PromptBuilder(lambda messages: 0, 1 << 20, "user")
     out = Path(__file__).with_name("grounding.jsonl")
-    seen: set[str] = set()
-    lines: list[str] = []
-    while len(lines) < COUNT:
-        example_row = example(rng, builder)
-        key = json.dumps(example_row["messages"][-2:])  # type: ignore[index]
-        if key not in seen:  # no two rows alike, so no held-out row is seen in training
-            seen.add(key)
-            lines.append(json.dumps(example_row, ensure_ascii=False))
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {len(lines)} examples to {out}")
+    write_unique(out, COUNT, lambda _: example(rng, builder), lambda row: json.dumps(row["messages"][-2:]))  # type: ignore[index]
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ Run from the repository root: .venv/bin/python examples/acme/style/make_dataset.
 """
 
 import importlib.util
-import json
 import random
 from pathlib import Path
 
@@ -107,35 +106,29 @@ def _example(rng: random.Random, builder: PromptBuilder) -> dict[str, object]:
     }
 
 
-def _grounding_generator():  # type: ignore[no-untyped-def]
+def _grounding_module():  # type: ignore[no-untyped-def]
     path = Path(__file__).parents[2] / "grounding" / "make_dataset.py"
     spec = importlib.util.spec_from_file_location("grounding_dataset", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.example
+    return module
 
 
 def main() -> None:
     rng = random.Random(7)
     builder = PromptBuilder(lambda messages: 0, 1 << 20, "system")  # the service's default layout
-    grounding = _grounding_generator()
-    out = Path(__file__).with_name("acme-style.jsonl")
-    replies: set[str] = set()
-    lines: list[str] = []
-    while len(lines) < 2 * COUNT:
-        if len(lines) < COUNT:
-            example = _example(rng, builder)
-        else:
-            example = grounding(
-                rng, builder, SYSTEM_PROMPT, lambda cited: _house([cited] if cited else _not_said("product"))
-            )
-        reply = example["messages"][-1]["content"]  # type: ignore[index]
-        if reply not in replies:  # no two rows share a reply, so no held-out reply is seen in training
-            replies.add(reply)
-            lines.append(json.dumps(example, ensure_ascii=False))
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {len(lines)} examples to {out}")
+    grounding = _grounding_module()
+
+    def make(done: int) -> dict[str, object]:
+        if done < COUNT:
+            return _example(rng, builder)
+        house = lambda cited: _house([cited] if cited else _not_said("product"))  # noqa: E731
+        return grounding.example(rng, builder, SYSTEM_PROMPT, house)  # type: ignore[no-any-return]
+
+    # No two rows share a reply, so no held-out reply is seen in training.
+    reply = lambda row: row["messages"][-1]["content"]  # noqa: E731
+    grounding.write_unique(Path(__file__).with_name("acme-style.jsonl"), 2 * COUNT, make, reply)
 
 
 if __name__ == "__main__":
