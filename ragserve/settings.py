@@ -9,11 +9,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ragserve.hardware import parse_cpu_list
 
-__all__ = ["PROJECT_DATA_DIR", "Settings", "default_data_dir"]
+__all__ = ["Settings", "default_data_dir"]
 
 
 # A checkout's own data dir: `make demo`, `make adapters` and `make eval` keep their data there.
-PROJECT_DATA_DIR = ".data"
+_PROJECT_DATA_DIR = ".data"
 _DATA_DIR_PARTS = ("qdrant", "models", "adapters")  # what tells a ragserve data dir from any `.data`
 
 
@@ -23,7 +23,7 @@ def default_data_dir(start: Path | None = None) -> Path:
     data folder, ~/.local/share/ragserve on Linux."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        candidate = folder / PROJECT_DATA_DIR
+        candidate = folder / _PROJECT_DATA_DIR
         if any((candidate / part).is_dir() for part in _DATA_DIR_PARTS):
             return candidate
     return Path(user_data_dir("ragserve", appauthor=False))

@@ -4,7 +4,7 @@ import asyncio
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -32,8 +32,6 @@ from ragserve.service.config import BUNDLED_BASE, load_config
 from ragserve.settings import Settings
 
 __all__ = ["adapters_app"]
-
-T = TypeVar("T")
 
 adapters_app = typer.Typer(
     help="Per-tenant LoRA adapters: train, evaluate, list and assign.", no_args_is_help=True
@@ -168,7 +166,8 @@ def assign(
     settings = make_settings(data_dir, None)
     url = running_service(settings)
     if url is not None:
-        result = admin_request(url, "PUT", f"/admin/tenants/{tenant}/adapter", {"adapter": ref}, 300)
+        path = f"/admin/tenants/{tenant}/adapter"
+        result = admin_request(settings, url, "PUT", path, {"adapter": ref}, 300)
         typer.echo(
             f"{tenant} now uses {result['adapter'] or 'the base model'} (served as {result['served_name']})"
         )

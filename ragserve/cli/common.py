@@ -7,7 +7,6 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -23,14 +22,12 @@ __all__ = [
     "cli_errors",
     "counted_progress",
     "err",
-    "load_settings",
     "make_settings",
     "print_error",
 ]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-S = TypeVar("S", bound=BaseSettings)
 
 err = Console(stderr=True)
 
@@ -53,19 +50,15 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machine
 
 
 def make_settings(data_dir: Path | None, qdrant_url: str | None, **options: Any) -> Settings:
-    """The settings, and a line on stderr saying which data dir this command uses."""
-    settings = load_settings(data_dir=data_dir, qdrant_url=qdrant_url, **options)
-    err.print(escape(f"data dir: {settings.data_dir}"), style="dim", highlight=False, soft_wrap=True)
-    return settings
-
-
-def load_settings(**options: Any) -> Settings:
-    """Settings from the environment, with the command-line options given (not None) taking precedence;
-    an invalid value is a one-line ConfigError, not a traceback."""
+    """Settings from the environment, with the command-line options given (not None) taking precedence (an
+    invalid value is a one-line ConfigError, not a traceback), and a line on stderr naming the data dir."""
+    given = {"data_dir": data_dir, "qdrant_url": qdrant_url, **options}
     try:
-        return Settings(**{name: value for name, value in options.items() if value is not None})
+        settings = Settings(**{name: value for name, value in given.items() if value is not None})
     except ValidationError as exc:
         raise ConfigError(f"invalid settings: {validation_problems(exc)}") from None
+    err.print(escape(f"data dir: {settings.data_dir}"), style="dim", highlight=False, soft_wrap=True)
+    return settings
 
 
 def cli_errors(func: Callable[P, R]) -> Callable[P, R]:

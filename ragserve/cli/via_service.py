@@ -25,9 +25,11 @@ def running_service(settings: Settings) -> str | None:
         return None
 
 
-def admin_request(url: str, method: str, path: str, body: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+def admin_request(
+    settings: Settings, url: str, method: str, path: str, body: dict[str, Any], timeout_s: float
+) -> dict[str, Any]:
     """One admin call; the service's own error message becomes the error, with its domain error type."""
-    secret = Settings().admin_key
+    secret = settings.admin_key
     key = secret.get_secret_value() if secret else ""
     if not key:
         raise StoreLockedError(
@@ -54,4 +56,5 @@ def reindex_via_service(settings: Settings, docs_dir: Path, tenant: str) -> Rein
     if url is None:
         raise StoreLockedError("the embedded store is held by another process, and no service is registered")
     body = {"tenant": tenant, "docs": str(docs_dir.resolve())}
-    return ReindexReport.from_json(admin_request(url, "POST", "/admin/reindex", body, timeout_s=3600))
+    report = admin_request(settings, url, "POST", "/admin/reindex", body, timeout_s=3600)
+    return ReindexReport.from_json(report)
