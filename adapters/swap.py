@@ -17,7 +17,7 @@ from typing import Protocol
 from ragserve.adapters.assignments import AssignmentStore
 from ragserve.adapters.registry import AdapterRegistry, AdapterVersion
 from ragserve.adapters.validation import AdapterLimits, BaseModelInfo, validate
-from ragserve.errors import InvalidTenantError, RagserveError, UpstreamError
+from ragserve.errors import InvalidTenantError, RagserveError, UpstreamError, UpstreamRejectedError
 
 __all__ = ["AdapterSwitch", "LoraServer"]
 
@@ -63,7 +63,7 @@ class AdapterSwitch:
             self._loaded[version.served_name] = version
             try:
                 await self._server.load_lora(version.served_name, version.path)
-            except UpstreamError as exc:  # its first request loads it, through the 404 retry
+            except (UpstreamError, UpstreamRejectedError) as exc:  # its first request loads it, or says why
                 log.warning("adapter %s not loaded yet: %s", version.ref, exc)
 
     def current(self, tenant: str) -> AdapterVersion | None:

@@ -15,6 +15,7 @@ __all__ = [
     "DocsDirError",
     "IndexMismatchError",
     "IndexNotFoundError",
+    "InvalidRequestError",
     "InvalidTenantError",
     "ModelNotAllowedError",
     "ModelNotFoundError",
@@ -27,6 +28,7 @@ __all__ = [
     "StoreUnavailableError",
     "TooManyRequestsError",
     "UpstreamError",
+    "UpstreamRejectedError",
     "validation_problems",
 ]
 
@@ -91,19 +93,37 @@ class ModelNotAllowedError(RagserveError):
     """A request names a model or adapter its tenant may not use."""
 
 
-class PromptTooLongError(RagserveError):
+class InvalidRequestError(RagserveError):
+    """A request the client must change: `param` names the offending field (OpenAI's convention), `code` is
+    a machine-readable kind where clients key on one."""
+
+    code: str | None = None
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+        self.code = code or type(self).code
+
+
+class PromptTooLongError(InvalidRequestError):
     """The prompt does not fit in the model's context, even with no retrieved context."""
+
+    code = "context_length_exceeded"
 
 
 class UpstreamError(RagserveError):
     """vLLM or Qdrant cannot be reached or failed."""
 
 
+class UpstreamRejectedError(InvalidRequestError):
+    """vLLM refused the request as the client's error (a 4xx): the client must change it, not retry it."""
+
+
 class TooManyRequestsError(RagserveError):
     """The service is at its concurrency limit."""
 
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"too many requests in flight; retry in {retry_after_s}s")
+    def __init__(self, retry_after_s: int, whose: str = "the service's") -> None:
+        super().__init__(f"too many requests in flight ({whose} limit); retry in {retry_after_s}s")
         self.retry_after_s = retry_after_s
 
 

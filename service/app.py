@@ -106,5 +106,7 @@ def _build_state(
         base_name=base_name,
         adapters=switch,
         metrics=Metrics(),
-        limiter=ConcurrencyLimiter(settings.max_concurrency),
+        limiter=ConcurrencyLimiter(
+            settings.max_concurrency, {name: t.max_concurrency for name, t in config.tenants.items()}
+        ),
     )

@@ -63,6 +63,8 @@ class ModelConfig(_Strict):
     # NAME[@VERSION]: serves every tenant that has no adapter of its own; "" for the base model. The bundled
     # "grounding" adapter is there for the bundled base (README "Answer quality" says what it does).
     default_adapter: AdapterRefText = ""
+    # vLLM's parser of the model's tool calls (`--tool-call-parser`), for `tools`; "" turns tools off.
+    tool_call_parser: Annotated[str, Field(pattern=r"^[a-z0-9_]*$")] = "hermes"
     temperature: Annotated[float | None, Field(ge=0, le=2)] = 0.0
     top_p: Annotated[float | None, Field(gt=0, le=1)] = None
     top_k: Annotated[int | None, Field(ge=-1)] = None
@@ -104,6 +106,10 @@ class TenantConfig(_Strict):
     system_prompt: str = "You are a helpful support assistant. Answer from the numbered context."
     adapter: AdapterRefText = ""  # NAME or NAME@VERSION in the adapter registry; "" for the base model
     k: Annotated[int, Field(ge=0, le=50)] = 4
+    # This tenant's share of the service: requests in flight (default: half of RAGSERVE_MAX_CONCURRENCY
+    # when there are several tenants), and the most tokens one answer may ask for (default: no cap).
+    max_concurrency: Annotated[int | None, Field(ge=1)] = None
+    max_tokens: Annotated[int | None, Field(ge=1)] = None
 
     @field_validator("api_key_sha256")
     @classmethod

@@ -16,7 +16,9 @@ __all__ = ["prompt_for"]
 
 
 async def prompt_for(state: ServiceState, tenant: str, body: ChatRequest) -> Prompt:
-    turns = [Message("system" if m.role == "developer" else m.role, m.text()) for m in body.messages]
+    turns = [
+        Message("system" if m.role == "developer" else m.role, m.text(), m.passed_on()) for m in body.messages
+    ]
     tenant_config = state.config.tenants[tenant]
     k = tenant_config.k if body.k is None else body.k
     hits: list[Hit] = []
@@ -29,7 +31,7 @@ async def prompt_for(state: ServiceState, tenant: str, body: ChatRequest) -> Pro
             hits = await asyncio.to_thread(focus, hits, query, state.retriever.embedder, keep)
         state.metrics.stage_seconds.labels("retrieve").observe(time.perf_counter() - t0)
     t0 = time.perf_counter()
-    max_tokens = max_tokens_for(body, state)
+    max_tokens = max_tokens_for(body, state, tenant)
     prompt = await asyncio.to_thread(
         state.prompts.build, tenant_config.system_prompt, hits, turns, max_tokens
     )

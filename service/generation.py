@@ -3,20 +3,27 @@ own values), answered whole or streamed as server-sent events, retried once when
 adapter, and the citations of the answer."""
 
 import asyncio
+import hashlib
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from ragserve.errors import ModelNotAllowedError, RagserveError, UpstreamError
+from ragserve.errors import (
+    InvalidRequestError,
+    ModelNotAllowedError,
+    PromptTooLongError,
+    RagserveError,
+    UpstreamError,
+)
 from ragserve.ingest.search import Hit
 from ragserve.service.attribution import attributed_block
-from ragserve.service.http_errors import error_body, status_for
+from ragserve.service.http_errors import domain_error_body, status_for
 from ragserve.service.prompt import Prompt, cited_blocks
 from ragserve.service.schemas import ChatRequest, Citation
 from ragserve.service.state import ServiceState
@@ -27,40 +34,72 @@ __all__ = [
     "complete",
     "count_tokens",
     "max_tokens_for",
+    "open_stream",
     "sse_events",
     "vllm_payload",
 ]
 
 ROUTE = "/v1/chat/completions"
-_VLLM_SAMPLING = ("top_k", "min_p", "min_tokens", "ignore_eos", "repetition_penalty", "presence_penalty",
-                  "frequency_penalty")  # fmt: skip
+# What the client may set and vLLM takes as it is: OpenAI's fields, then vLLM's sampling extensions.
+_PASSED_ON = frozenset({
+    "n", "temperature", "top_p", "presence_penalty", "frequency_penalty", "stop", "seed", "logprobs",
+    "top_logprobs", "logit_bias", "response_format", "tools", "tool_choice", "parallel_tool_calls",
+    "top_k", "min_p", "min_tokens", "repetition_penalty", "ignore_eos",
+})  # fmt: skip
+_T = TypeVar("_T")
 
 
-def max_tokens_for(body: ChatRequest, state: ServiceState) -> int:
-    return body.max_completion_tokens or body.max_tokens or state.config.model.max_tokens
+def max_tokens_for(body: ChatRequest, state: ServiceState, tenant: str) -> int:
+    """What the client asked for, else the model's default, within the tenant's cap and the context."""
+    cap = state.config.tenants[tenant].max_tokens
+    asked = body.max_completion_tokens or body.max_tokens
+    param = "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
+    if asked is not None and cap is not None and asked > cap:
+        raise InvalidRequestError(f"{param} is {asked}, over this key's limit of {cap}", param=param)
+    tokens = asked or min(state.config.model.max_tokens, cap or state.config.model.max_tokens)
+    context = state.config.model.max_model_len
+    if tokens >= context:
+        raise PromptTooLongError(
+            f"{param} is {tokens}, which leaves no room for the prompt in the model's context of {context} "
+            "tokens",
+            param=param,
+        )
+    return tokens
 
 
-def vllm_payload(body: ChatRequest, served: str, prompt: Prompt, state: ServiceState) -> dict[str, Any]:
+def cache_salt(tenant: str) -> str:
+    """Each tenant's requests share vLLM's prefix cache only with each other, so how fast a prompt starts
+    tells no tenant what another one asked. The client never sets it: it comes from the key's tenant."""
+    return hashlib.sha256(f"ragserve-tenant:{tenant}".encode()).hexdigest()[:32]
+
+
+def vllm_payload(
+    body: ChatRequest, served: str, prompt: Prompt, state: ServiceState, tenant: str
+) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "model": served,
-        "messages": [{"role": m.role, "content": m.content} for m in prompt.messages],
-        "max_tokens": max_tokens_for(body, state),
+        "messages": [{"role": m.role, "content": m.content, **m.extra} for m in prompt.messages],
+        "max_tokens": max_tokens_for(body, state, tenant),
+        "cache_salt": cache_salt(tenant),
     }
     # The model's sampling defaults, then what the client sent: the client's own values always win.
     payload.update(state.config.model.sampling())
-    for name in ("temperature", "top_p", "stop", "seed"):
-        value = getattr(body, name)
-        if value is not None:
-            payload[name] = value
-    # vLLM's own sampling extensions pass through; other unknown fields (user, n, ...) do not.
-    extra = body.model_extra or {}
-    payload.update({name: extra[name] for name in _VLLM_SAMPLING if name in extra})
+    sent = body.model_dump(include=set(_PASSED_ON), exclude_none=True)
+    payload.update(sent)
+    if body.stream:
+        # Usage always, for the metrics; the client sees it only if it asked (sse_events).
+        usage = body.stream_options.model_dump() if body.stream_options else {}
+        payload["stream_options"] = {**usage, "include_usage": True}
     return payload
 
 
 async def complete(state: ServiceState, payload: dict[str, Any], request: Request) -> dict[str, Any]:
     """A client that hangs up cancels its vLLM request instead of leaving it to run."""
-    task = asyncio.create_task(_complete_reloading(state, payload))
+    return await _unless_disconnected(_complete_reloading(state, payload), request)
+
+
+async def _unless_disconnected(work: Awaitable[_T], request: Request) -> _T:
+    task = asyncio.ensure_future(work)
     while True:
         done, _ = await asyncio.wait({task}, timeout=0.25)
         if done:
@@ -80,7 +119,9 @@ async def _complete_reloading(state: ServiceState, payload: dict[str, Any]) -> d
     return await state.vllm.chat(payload)
 
 
-async def _stream_reloading(state: ServiceState, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+async def _stream_reloading(
+    state: ServiceState, payload: dict[str, Any]
+) -> AsyncGenerator[dict[str, Any], None]:
     """Streaming, the same: vLLM's 404 comes before the first chunk, so a retry is clean."""
     try:
         async for chunk in state.vllm.stream_chat(payload):
@@ -93,45 +134,78 @@ async def _stream_reloading(state: ServiceState, payload: dict[str, Any]) -> Asy
         yield chunk
 
 
+async def open_stream(
+    state: ServiceState, payload: dict[str, Any]
+) -> tuple[dict[str, Any], AsyncGenerator[dict[str, Any], None]]:
+    """Starts the vLLM stream and waits for its first chunk, so that a failure before it (a refused
+    parameter, vLLM down) is answered with its own HTTP status, not a 200 carrying an error event.
+    The caller owns the returned stream and closes it."""
+    chunks = _stream_reloading(state, payload)
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        raise UpstreamError("vLLM ended the stream without a chunk") from None
+    except BaseException:
+        await chunks.aclose()
+        raise
+    return first, chunks
+
+
 async def sse_events(
     state: ServiceState,
     tenant: str,
-    payload: dict[str, Any],
+    stream: tuple[dict[str, Any], AsyncIterator[dict[str, Any]]],
     prompt: Prompt,
     body: ChatRequest,
     started: float,
 ) -> AsyncGenerator[str, None]:
+    """vLLM's chunks as OpenAI sends them. One chunk is held back so that the last one with a choice carries
+    the citations; the usage-only chunk (empty `choices`) is sent only when `stream_options.include_usage`
+    asks for it, since the common `chunk.choices[0]` loop fails on it."""
+    first, rest = stream
+    state.metrics.stage_seconds.labels("ttft").observe(time.perf_counter() - started)
     answer: list[str] = []
     usage: dict[str, Any] | None = None
-    last: dict[str, Any] = {}
+    held: dict[str, Any] | None = None
     try:
-        async for chunk in _stream_reloading(state, payload):
-            if not answer and not last:
-                state.metrics.stage_seconds.labels("ttft").observe(time.perf_counter() - started)
+        async for chunk in _chained(first, rest):
             usage = chunk.get("usage") or usage
+            if not body.include_usage:
+                chunk.pop("usage", None)
             if not chunk.get("choices"):
                 continue
-            last = chunk
-            answer.extend(str(c.get("delta", {}).get("content") or "") for c in chunk["choices"])
-            yield f"data: {json.dumps(chunk)}\n\n"
-        final = {
-            "id": last.get("id", ""),
-            "object": "chat.completion.chunk",
-            "created": last.get("created", int(time.time())),
-            "model": last.get("model", payload["model"]),
-            "choices": [],
-            "usage": usage,
-            "citations": citations(state, body, prompt.blocks, "".join(answer)),
-        }
+            first_choice = [c for c in chunk["choices"] if c.get("index", 0) == 0]
+            answer.extend(str(c.get("delta", {}).get("content") or "") for c in first_choice)
+            if held is not None:
+                yield _event(held)
+            held = chunk
+        if held is not None:
+            held["citations"] = citations(state, body, prompt.blocks, "".join(answer))
+            yield _event(held)
         count_tokens(state, tenant, usage)
-        yield f"data: {json.dumps(final)}\n\n"
+        if body.include_usage:
+            last = held or first
+            yield _event({**{k: last.get(k) for k in ("id", "object", "created", "model")}, "choices": [],
+                          "usage": usage})  # fmt: skip
         yield "data: [DONE]\n\n"
     except RagserveError as exc:
         _, type_ = status_for(exc)
         state.metrics.errors.labels(ROUTE, tenant, type_).inc()
-        yield f"data: {json.dumps(error_body(str(exc), type_))}\n\n"
+        yield _event(domain_error_body(exc)[1])
     finally:
         state.metrics.stage_seconds.labels("total").observe(time.perf_counter() - started)
+
+
+async def _chained(
+    first: dict[str, Any], rest: AsyncIterator[dict[str, Any]]
+) -> AsyncIterator[dict[str, Any]]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+def _event(data: dict[str, Any]) -> str:
+    return f"data: {json.dumps(data)}\n\n"
 
 
 class OwningStream(StreamingResponse):
@@ -154,6 +228,7 @@ class OwningStream(StreamingResponse):
 
 
 def citations(state: ServiceState, body: ChatRequest, blocks: list[Hit], answer: str) -> list[dict[str, Any]]:
+    """Every block the answer was given, each marked whether the answer (its first choice) cites it."""
     cited = cited_blocks(answer, len(blocks))
     attributed = None
     if not cited and state.config.prompt.attribute:

@@ -11,6 +11,7 @@ from ragserve.errors import (
     AdapterNotFoundError,
     AuthError,
     IndexNotFoundError,
+    InvalidRequestError,
     InvalidTenantError,
     ModelNotAllowedError,
     PromptTooLongError,
@@ -19,12 +20,12 @@ from ragserve.errors import (
     StoreUnavailableError,
     TooManyRequestsError,
     UpstreamError,
-    validation_problems,
 )
 
-__all__ = ["error_body", "install_error_handlers", "status_for"]
+__all__ = ["domain_error_body", "error_body", "install_error_handlers", "status_for"]
 
 log = logging.getLogger("ragserve.service")
+_TYPE_NAMES = frozenset({"str", "int", "float", "bool", "dict", "list", "none", "json-or-python"})
 
 _STATUS: list[tuple[type[RagserveError], int, str]] = [
     (AuthError, 401, "authentication_error"),
@@ -47,23 +48,56 @@ def status_for(exc: RagserveError) -> tuple[int, str]:
     return 400, "invalid_request_error"
 
 
-def error_body(message: str, type_: str, code: str | None = None) -> dict[str, object]:
-    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+def error_body(
+    message: str, type_: str, code: str | None = None, param: str | None = None
+) -> dict[str, object]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def domain_error_body(exc: RagserveError) -> tuple[int, dict[str, object]]:
+    """The status and OpenAI-shaped body of a domain error, with its `param` and `code` when it has them."""
+    status, type_ = status_for(exc)
+    if isinstance(exc, InvalidRequestError):
+        return status, error_body(str(exc), type_, exc.code, exc.param)
+    return status, error_body(str(exc), type_)
+
+
+def _param(loc: tuple[object, ...]) -> str:
+    """FastAPI's location of a bad value (`("body", "messages", 0, "content", "str")`) as OpenAI names the
+    parameter (`messages.0.content`): without the part of the request, nor the union member pydantic tried."""
+    parts = loc[1:] if loc and loc[0] in ("body", "query", "header", "path") else loc
+    return ".".join(str(p) for p in parts if not (isinstance(p, str) and _is_union_member(p)))
+
+
+def _is_union_member(name: str) -> bool:
+    """pydantic's names for the members of a union it tried: `str`, `list[TextPart]`, `constrained-str`,
+    `literal['a','b']`, a model's class name. Field names are lower-case identifiers, none of these."""
+    return name in _TYPE_NAMES or not name[:1].islower() or any(c in name for c in "[-")
+
+
+def _validation_error(exc: RequestValidationError) -> dict[str, object]:
+    """Each bad field once, with what every member of a union said of it; the first one is `param`."""
+    problems: dict[str, list[str]] = {}
+    for error in exc.errors():
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.setdefault(_param(tuple(error.get("loc", ()))), []).append(message)
+    text = "; ".join(f"{param or 'body'}: {' or '.join(said)}" for param, said in problems.items())
+    return error_body(
+        text or "invalid request", "invalid_request_error", None, next(iter(problems), None) or None
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RagserveError)
     async def _domain(request: Request, exc: RagserveError) -> JSONResponse:
-        status, type_ = status_for(exc)
+        status, body = domain_error_body(exc)
         headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyRequestsError) else None
-        return JSONResponse(error_body(str(exc), type_), status_code=status, headers=headers)
+        return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = validation_problems(exc)
-        return JSONResponse(
-            error_body(problems or "invalid request", "invalid_request_error"), status_code=422
-        )
+        # 400, not FastAPI's 422: OpenAI's and vLLM's convention, which the SDKs raise as BadRequestError.
+        return JSONResponse(_validation_error(exc), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -1,7 +1,8 @@
 """Back-pressure: a cap on requests in flight, answered with 429 and Retry-After past it."""
 
 import json
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -12,21 +13,42 @@ __all__ = ["BodySizeLimit", "ConcurrencyLimiter"]
 
 
 class ConcurrencyLimiter:
-    def __init__(self, limit: int, retry_after_s: int = 1) -> None:
+    """A cap on requests in flight for the whole service, and a smaller one for each tenant, so one busy
+    tenant's long streams cannot take every slot: past its share it gets 429 while a quiet tenant is still
+    served. A tenant's share is its configured `max_concurrency`, else `default_share` of the service's."""
+
+    def __init__(
+        self,
+        limit: int,
+        tenant_limits: Mapping[str, int | None] | None = None,
+        default_share: float = 0.5,
+        retry_after_s: int = 1,
+    ) -> None:
         self.limit = limit
         self.retry_after_s = retry_after_s
+        tenants = tenant_limits or {}
+        shared = max(1, int(limit * default_share)) if len(tenants) > 1 else limit
+        self._tenant_limits = {name: min(cap or shared, limit) for name, cap in tenants.items()}
         self._in_flight = 0
+        self._by_tenant: Counter[str] = Counter()
+
+    def tenant_limit(self, tenant: str) -> int:
+        return self._tenant_limits.get(tenant, self.limit)
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        # Single-threaded event loop: the check and the increment cannot interleave.
+    async def slot(self, tenant: str = "") -> AsyncIterator[None]:
+        # Single-threaded event loop: the checks and the increments cannot interleave.
+        if self._by_tenant[tenant] >= self.tenant_limit(tenant):
+            raise TooManyRequestsError(self.retry_after_s, "this key's")
         if self._in_flight >= self.limit:
             raise TooManyRequestsError(self.retry_after_s)
         self._in_flight += 1
+        self._by_tenant[tenant] += 1
         try:
             yield
         finally:
             self._in_flight -= 1
+            self._by_tenant[tenant] -= 1
 
 
 class BodySizeLimit:

@@ -1,52 +1,228 @@
-"""Request and response bodies of the OpenAI-compatible API, plus ragserve's retrieval extensions."""
+"""Request and response bodies of the OpenAI-compatible API, plus ragserve's retrieval extensions.
+
+Every field a client may send is named here, with its bounds: what vLLM supports is passed on, what cannot
+change the answer (`user`, `metadata`, ...) is accepted, and anything else is a 400 naming the field, so
+nothing a client asked for is dropped silently.
+"""
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-__all__ = ["ChatMessage", "ChatRequest", "Citation", "RetrieveRequest"]
+from ragserve.errors import InvalidRequestError
+
+__all__ = ["ChatMessage", "ChatRequest", "Citation", "RetrieveRequest", "StreamOptions"]
+
+_INT64 = 2**63
+Bias = Annotated[float, Field(ge=-100, le=100)]
+_MAX_TEXT = 1_000_000  # characters in one message; the body limit (RAGSERVE_MAX_BODY_BYTES) comes first
+
+
+def _lone_surrogate(value: Any, path: str) -> str | None:
+    """Where in a parsed JSON body a string holds a lone surrogate (JSON's "\\ud800" escapes allow one; no
+    UTF-8 can hold it), or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "body"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found = _lone_surrogate(key, path) or _lone_surrogate(item, f"{path}.{key}".lstrip("."))
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _lone_surrogate(item, f"{path}.{i}")
+            if found:
+                return found
+    return None
+
+
+class _Body(BaseModel):
+    """A request body: unknown fields are refused, and so is text that is not valid Unicode."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        where = _lone_surrogate(data, "")
+        if where:
+            # Not a ValueError: pydantic lets it through, and the HTTP edge answers 400 naming the field.
+            raise InvalidRequestError(f"{where}: invalid Unicode (a lone surrogate)", param=where)
+        return data
+
+
+class _Open(BaseModel):
+    """A nested object passed on to vLLM as the client wrote it (a tool's JSON schema, a tool call)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# An assistant turn's fields that say nothing the model needs to read again.
+_IGNORED_MESSAGE_FIELDS = frozenset({"annotations", "reasoning_content", "reasoning"})
+
+
+class TextPart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text"]
+    text: Annotated[str, Field(max_length=_MAX_TEXT)]
 
 
 class ChatMessage(BaseModel):
+    # A client sends back the assistant turns it received, with their null or empty extras (the openai SDK's
+    # `annotations`, vLLM's `reasoning_content`): those are taken; a set field that is not known is refused.
     model_config = ConfigDict(extra="allow")
 
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[dict[str, Any]] | None = ""
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: Annotated[str, Field(max_length=_MAX_TEXT)] | list[TextPart] | None = ""
+    name: Annotated[str | None, Field(max_length=64)] = None
+    tool_calls: Annotated[list[_Open] | None, Field(max_length=128)] = None  # an assistant turn's
+    tool_call_id: Annotated[str | None, Field(max_length=256)] = None  # a tool turn's answer to one
+    refusal: str | None = None  # an assistant turn as the openai SDK sends it back
+
+    @model_validator(mode="after")
+    def _no_unknown_values(self) -> "ChatMessage":
+        for name, value in (self.model_extra or {}).items():
+            if value not in (None, "", [], {}) and name not in _IGNORED_MESSAGE_FIELDS:
+                raise ValueError(f"unsupported message field {name!r}")
+        return self
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_parts_only(cls, content: Any) -> Any:
+        if isinstance(content, list):
+            for part in content:
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind != "text":
+                    raise ValueError(f"only text content parts are supported, not {kind!r}")
+        return content
+
+    @model_validator(mode="after")
+    def _tool_turns(self) -> "ChatMessage":
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs the tool_call_id it answers")
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("only an assistant message has tool_calls")
+        return self
+
+    def passed_on(self) -> dict[str, Any]:
+        """What vLLM gets of this turn besides its role and text: tool calls, the call a tool answers."""
+        return self.model_dump(include={"name", "tool_calls", "tool_call_id"}, exclude_none=True)
 
     def text(self) -> str:
-        """Plain text; OpenAI's content-part lists are joined, their non-text parts dropped."""
+        """Plain text; content parts are kept apart, one per line."""
         if isinstance(self.content, list):
-            return "".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+            return "\n".join(part.text for part in self.content)
         return self.content or ""
 
 
-class ChatRequest(BaseModel):
-    # Unknown OpenAI fields (user, n, seed, ...) are accepted and not forwarded.
-    model_config = ConfigDict(extra="allow")
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
-    model: str = "default"
+    include_usage: bool = False
+    continuous_usage_stats: bool = False
+
+
+class ResponseFormat(BaseModel):
+    """`json_object` or `json_schema` constrain the answer through vLLM's structured outputs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: _Open | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> "ResponseFormat":
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("type json_schema needs a json_schema object")
+        return self
+
+
+class Tool(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["function"]
+    function: _Open
+
+
+class ChatRequest(_Body):
+    model: Annotated[str, Field(max_length=256)] = "default"
     messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=200)]
     stream: bool = False
-    max_tokens: Annotated[int | None, Field(ge=1, le=4096)] = None
-    max_completion_tokens: Annotated[int | None, Field(ge=1, le=4096)] = None
+    stream_options: StreamOptions | None = None
+    max_tokens: Annotated[int | None, Field(ge=1, le=32768)] = None
+    max_completion_tokens: Annotated[int | None, Field(ge=1, le=32768)] = None
+    n: Annotated[int, Field(ge=1, le=8)] = 1
     temperature: Annotated[float | None, Field(ge=0, le=2)] = None
     top_p: Annotated[float | None, Field(gt=0, le=1)] = None
-    stop: str | list[str] | None = None
-    seed: int | None = None
+    presence_penalty: Annotated[float | None, Field(ge=-2, le=2)] = None
+    frequency_penalty: Annotated[float | None, Field(ge=-2, le=2)] = None
+    stop: (
+        Annotated[str, Field(min_length=1, max_length=256)]
+        | Annotated[list[Annotated[str, Field(min_length=1, max_length=256)]], Field(max_length=4)]
+        | None
+    ) = None
+    seed: Annotated[int | None, Field(ge=-_INT64, lt=_INT64)] = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int | None, Field(ge=0, le=20)] = None
+    logit_bias: Annotated[dict[str, Bias] | None, Field(max_length=300)] = None
+    response_format: ResponseFormat | None = None
+    tools: Annotated[list[Tool] | None, Field(max_length=128)] = None
+    tool_choice: Literal["none", "auto", "required"] | _Open | None = None
+    parallel_tool_calls: bool | None = None
+    # vLLM's own sampling extensions.
+    top_k: Annotated[int | None, Field(ge=-1, le=1_000_000)] = None
+    min_p: Annotated[float | None, Field(ge=0, le=1)] = None
+    min_tokens: Annotated[int | None, Field(ge=0, le=32768)] = None
+    repetition_penalty: Annotated[float | None, Field(gt=0, le=2)] = None
+    ignore_eos: bool | None = None
+    # Accepted and not passed on: they cannot change the answer.
+    user: Annotated[str | None, Field(max_length=256)] = None
+    metadata: Annotated[dict[str, str] | None, Field(max_length=16)] = None
+    store: bool | None = None
+    service_tier: str | None = None
+    # ragserve's own: retrieval on or off, and how many blocks.
     rag: bool = True
     k: Annotated[int | None, Field(ge=0, le=20)] = None
 
     @field_validator("messages")
     @classmethod
-    def _ends_with_user(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
+    def _has_user_turn(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
         if not any(m.role == "user" for m in messages):
             raise ValueError("at least one user message is needed")
         return messages
 
+    @field_validator("logit_bias")
+    @classmethod
+    def _token_ids(cls, bias: dict[str, float] | None) -> dict[str, float] | None:
+        for token in bias or {}:
+            if not token.isdigit():
+                raise ValueError(f"keys are token ids, not {token[:20]!r}")
+        return bias
 
-class RetrieveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    @field_validator("top_logprobs")
+    @classmethod
+    def _with_logprobs(cls, top: int | None, info: ValidationInfo) -> int | None:
+        if top and not info.data.get("logprobs"):
+            raise ValueError("top_logprobs needs logprobs: true")
+        return top
 
+    @field_validator("stream_options")
+    @classmethod
+    def _when_streaming(cls, options: StreamOptions | None, info: ValidationInfo) -> StreamOptions | None:
+        if options is not None and not info.data.get("stream"):
+            raise ValueError("stream_options needs stream: true")
+        return options
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+
+class RetrieveRequest(_Body):
     query: Annotated[str, Field(min_length=1, max_length=4000)]
     k: Annotated[int, Field(ge=1, le=50)] = 5
 

@@ -44,6 +44,7 @@ def vllm_for(
         settings.max_lora_rank,
         max_model_len=cfg.model.max_model_len,
         dtype=settings.vllm_dtype,
+        tool_call_parser=cfg.model.tool_call_parser,
     )
     process = VllmProcess(spec, settings.data_dir / "logs" / log_name)
     say(f"starting vLLM on {process.url} (log: {process.log_path})")

@@ -9,6 +9,7 @@ import yaml
 
 from ragserve.adapters.validation import AdapterLimits
 from ragserve.engine.vllm_process import VllmSpec
+from ragserve.service.config import ModelConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,6 +81,8 @@ def test_vllm_has_a_gpu_the_lora_flags_and_the_adapters_volume() -> None:
         assert f"{flag}={served[served.index(flag) + 1]}" in vllm["command"], flag
     modules = vllm["command"][vllm["command"].index("--lora-target-modules") + 1 :]
     assert tuple(modules[: len(spec.lora_target_modules)]) == spec.lora_target_modules
+    assert "--enable-auto-tool-choice" in vllm["command"]
+    assert f"--tool-call-parser={ModelConfig().tool_call_parser}" in vllm["command"]
     assert vllm["environment"]["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
     assert "adapters:/adapters:ro" in vllm["volumes"]
     assert "models:/models:ro" in vllm["volumes"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from ragserve.errors import ModelNotAllowedError, UpstreamError
+from ragserve.errors import ModelNotAllowedError, UpstreamError, UpstreamRejectedError
 
 __all__ = ["VllmClient"]
 
@@ -84,7 +84,10 @@ class VllmClient:
                         # its end closes its connection too, and the next request pays for a new one.
                         finished = True
                         continue
-                    yield json.loads(data)
+                    chunk = json.loads(data)
+                    if "error" in chunk:  # vLLM failed the request after its 200: an error event
+                        _raise_for(int(chunk["error"].get("code") or 500), data)
+                    yield chunk
         except _FAILURES as exc:
             raise UpstreamError(f"vLLM stream failed: {_describe(exc)}") from exc
         if not finished:
@@ -109,12 +112,20 @@ def _describe(exc: BaseException) -> str:
 
 
 def _raise_for(status: int, text: str) -> None:
+    """vLLM's 404 (a model or adapter it does not hold) is ModelNotAllowedError; its other 4xx are the
+    client's to fix (400, with vLLM's message and `param`); anything else means vLLM failed (503)."""
     if status == 200:
         return
+    message, param = text, None
     try:
-        message = str(json.loads(text).get("error", {}).get("message") or text)
+        error = json.loads(text).get("error", {})
+        message, param = str(error.get("message") or text), error.get("param")
+        param = str(param) if param else None
     except (ValueError, AttributeError):
-        message = text
+        pass
     if status == 404:
         raise ModelNotAllowedError(f"vLLM: {message}")
+    if 400 <= status < 500 and status not in (408, 429):
+        code = "context_length_exceeded" if "maximum context length" in message else None
+        raise UpstreamRejectedError(f"vLLM: {message[:2000]}", param=param, code=code)
     raise UpstreamError(f"vLLM answered {status}: {message[:500]}")

@@ -53,6 +53,8 @@ class VllmSpec:
     max_cpu_loras: int = 8
     lora_target_modules: tuple[str, ...] = ("qkv_proj", "o_proj")
     kv_cache_gib: int = 2
+    # How vLLM reads a tool call out of the model's text; vLLM needs one for any `tool_choice` but "none".
+    tool_call_parser: str = "hermes"
     extra_args: tuple[str, ...] = field(default_factory=tuple)
 
     def command(self) -> list[str]:
@@ -70,6 +72,8 @@ class VllmSpec:
             "--max-lora-rank", str(self.max_lora_rank),
             "--max-cpu-loras", str(self.max_cpu_loras),
             "--lora-target-modules", *self.lora_target_modules,
+            *(("--enable-auto-tool-choice", "--tool-call-parser", self.tool_call_parser)
+              if self.tool_call_parser else ()),
             *self.extra_args,
         ]  # fmt: skip
 

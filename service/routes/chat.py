@@ -13,6 +13,7 @@ from ragserve.service.generation import (
     citations,
     complete,
     count_tokens,
+    open_stream,
     sse_events,
     vllm_payload,
 )
@@ -29,21 +30,23 @@ async def chat_completions(
 ) -> Response:
     started = time.perf_counter()
     stack = AsyncExitStack()
-    await stack.enter_async_context(state.limiter.slot())
+    await stack.enter_async_context(state.limiter.slot(tenant))
     try:
         # The served name and its lease are taken together: an adapter swap from here on
         # leaves this request on the version it started with.
         served = state.served_model(tenant, body.model)
         await stack.enter_async_context(state.adapters.using(served))
         prompt = await prompt_for(state, tenant, body)
-        payload = vllm_payload(body, served, prompt, state)
+        payload = vllm_payload(body, served, prompt, state, tenant)
         if body.stream:
-            response = OwningStream(sse_events(state, tenant, payload, prompt, body, started), stack)
+            stream = await open_stream(state, payload)
+            stack.push_async_callback(stream[1].aclose)
+            response = OwningStream(sse_events(state, tenant, stream, prompt, body, started), stack)
             stack = AsyncExitStack()  # the response now owns the slot and the lease
             return response
         completion = await complete(state, payload, request)
         state.metrics.stage_seconds.labels("ttft").observe(time.perf_counter() - started)
-        answer = str(completion["choices"][0]["message"].get("content") or "")
+        answer = str((completion.get("choices") or [{}])[0].get("message", {}).get("content") or "")
         completion["citations"] = citations(state, body, prompt.blocks, answer)
         count_tokens(state, tenant, completion.get("usage"))
         state.metrics.stage_seconds.labels("total").observe(time.perf_counter() - started)

@@ -15,5 +15,6 @@ router = APIRouter(prefix="/v1", tags=["retrieval"])
 
 @router.post("/retrieve")
 async def retrieve(body: RetrieveRequest, state: StateDep, tenant: TenantDep) -> dict[str, Any]:
-    hits = await retrieve_hits(state, tenant, body.query, body.k)
+    async with state.limiter.slot(tenant):
+        hits = await retrieve_hits(state, tenant, body.query, body.k)
     return {"query": body.query, "hits": [h.to_json() for h in hits]}

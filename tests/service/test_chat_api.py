@@ -157,9 +157,9 @@ TOO_LONG = {"messages": [{"role": "user", "content": "word " * 5000}]}
         ({**HELLO, "model": "globex-secret-adapter"}, "acme-key", None, 404, "not_found_error"),
         ({**HELLO, "model": ADAPTER}, "globex-key", None, 404, "not_found_error"),
         (TOO_LONG, "acme-key", None, 400, "invalid_request_error"),
-        (None, "acme-key", b'{"messages": [', 422, "invalid_request_error"),
-        ({"messages": "not a list"}, "acme-key", None, 422, "invalid_request_error"),
-        ({"messages": [{"role": "wizard", "content": "x"}]}, "acme-key", None, 422, "invalid_request_error"),
+        (None, "acme-key", b'{"messages": [', 400, "invalid_request_error"),
+        ({"messages": "not a list"}, "acme-key", None, 400, "invalid_request_error"),
+        ({"messages": [{"role": "wizard", "content": "x"}]}, "acme-key", None, 400, "invalid_request_error"),
         (None, "acme-key", b'{"messages": [{"role": "user", "content": "' + b"x" * 1_100_000 + b'"}]}', 413,
          "invalid_request_error"),
     ],
@@ -189,7 +189,10 @@ def test_a_prompt_too_long_is_refused_before_reaching_vllm(service: Service) -> 
 
 
 def test_tenant_cannot_be_chosen_in_the_body(service: Service) -> None:
-    answer = _ask(service, "globex", "What warranty do you give?", tenant="acme", user="acme")
+    # A field that could choose it is refused; `user` is OpenAI's end-user id, which chooses nothing.
+    refused = _post(service, {**HELLO, "tenant": "acme"}, KEYS["globex"])
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "tenant"
+    answer = _ask(service, "globex", "What warranty do you give?", user="acme")
     assert {c["source"] for c in answer["citations"]} <= {"refunds.md", "warranty.md"}
     assert all("Acme" not in json.dumps(c) for c in answer["citations"])
 

@@ -6,10 +6,12 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from ragserve.engine.vllm_process import VllmProcess
@@ -65,6 +67,42 @@ def test_over_the_concurrency_limit_is_429_with_retry_after(limited: Service) ->
     assert second.status_code == 429, (seen, second.text[:300])
     assert second.headers["Retry-After"] == "1"
     assert second.json()["error"]["type"] == "rate_limit_error"
+
+
+@pytest.fixture
+def shared(
+    tmp_path: Path, embedder: DenseEmbedder, base_model_dir: Path, vllm: VllmProcess, adapters_root: Path
+) -> Iterator[Service]:
+    """4 requests in flight for the service; each of its two tenants may hold half of them."""
+    yield from serve(tmp_path, embedder, base_model_dir, vllm.url, adapters_root, max_concurrency=4)
+
+
+def test_overload_from_one_tenant_leaves_the_other_served(shared: Service) -> None:
+    """acme sends 3x the service's limit at once, twice: it gets its share and 429s, globex is still
+    answered, and memory stays where it was."""
+    rss = psutil.Process().memory_info().rss
+    url = f"{shared.url}/v1/chat/completions"
+    long = {**LONG, "max_tokens": 400}
+    with ThreadPoolExecutor(12) as pool:
+        for _ in range(2):
+            busy = [pool.submit(httpx.post, url, json=long, headers=AUTH, timeout=300) for _ in range(12)]
+            deadline = time.monotonic() + 60
+            while sum(f.done() for f in busy) < 10 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            refused = [f.result() for f in busy if f.done()]
+            served = [f for f in busy if not f.done()]
+            quiet = httpx.post(
+                url,
+                json={"messages": [{"role": "user", "content": "Refunds?"}], "max_tokens": 5},
+                headers={"Authorization": f"Bearer {KEYS['globex']}"},
+                timeout=120,
+            )
+            assert quiet.status_code == 200, quiet.text
+            assert [r.status_code for r in refused] == [429] * 10, [r.text for r in refused]
+            assert all(r.headers["Retry-After"] == "1" for r in refused)
+            assert "this key's limit" in refused[0].json()["error"]["message"]
+            assert [f.result().status_code for f in served] == [200, 200]
+    assert psutil.Process().memory_info().rss - rss < 100 * 2**20
 
 
 def test_a_client_that_disconnects_cancels_its_vllm_request(service: Service, vllm: VllmProcess) -> None:
