@@ -7,12 +7,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from ragserve.engine.cpu_placement import own_cpus, starting_on
 from ragserve.errors import UpstreamError
 from ragserve.hardware import cpu_has_native_bf16
 
@@ -101,6 +102,7 @@ class VllmProcess:
         self.log_path = log_path
         self.url = f"http://127.0.0.1:{spec.port}"
         self._proc: subprocess.Popen[bytes] | None = None
+        self._cpus = own_cpus()  # made before the API pins itself; a restart starts vLLM on these again
 
     @property
     def pid(self) -> int | None:
@@ -108,7 +110,7 @@ class VllmProcess:
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
+        with self.log_path.open("ab") as log, starting_on(self._cpus):
             self._proc = subprocess.Popen(
                 self.spec.command(),
                 env=self.spec.environment(),
@@ -152,6 +154,19 @@ class VllmProcess:
                 return
             except subprocess.TimeoutExpired:
                 continue
+
+    @property
+    def returncode(self) -> int | None:
+        """Its exit code once it has exited; None while it runs or before it starts."""
+        return self._proc.poll() if self._proc is not None else None
+
+    def restart(self) -> None:
+        """Stopped (with any workers its dead leader left in its group) and started again on the same port."""
+        self.stop()
+        if self._proc is not None:
+            with suppress(ProcessLookupError):  # the group is gone already
+                os.killpg(self._proc.pid, signal.SIGKILL)
+        self.start()
 
     def log_tail(self, lines: int = 30) -> str:
         try:
