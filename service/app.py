@@ -15,6 +15,8 @@ from ragserve.adapters.validation import AdapterLimits, BaseModelInfo
 from ragserve.chat_tokens import chat_token_ids
 from ragserve.engine.base_model import served_base_name
 from ragserve.engine.vllm_client import VllmClient
+from ragserve.engine.vllm_process import VllmProcess
+from ragserve.engine.vllm_supervisor import VllmSupervisor
 from ragserve.ingest.embedding import Embedder
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.service.auth import KeyRing
@@ -37,20 +39,30 @@ def create_app(
     vllm_url: str,
     assignments: AssignmentStore | None = None,
     embedder: Embedder | None = None,
+    vllm_process: VllmProcess | None = None,
 ) -> FastAPI:
     """Tenants' adapters come from the persisted assignments (the data dir's, unless another store is
-    given), else the config, and are loaded at start. `embedder`: one already loaded, else the settings'."""
+    given), else the config, and are loaded at start. `embedder`: one already loaded, else the settings'.
+    `vllm_process`: the vLLM that `ragserve up` started, started again if it dies; any other is watched."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await asyncio.to_thread(
             _build_state, config, settings, model_dir, vllm_url, assignments, embedder
         )
+        supervisor = VllmSupervisor(
+            state.vllm, vllm_process, state.adapters.reload_all, state.metrics.vllm_restarts.inc
+        )
+        watch: asyncio.Task[None] | None = None
         try:
             await state.adapters.start(config.adapters())
             app.state.ragserve = state
+            watch = asyncio.create_task(supervisor.run())
             yield
         finally:
+            if watch is not None:
+                watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
             await state.adapters.aclose()
             await state.vllm.aclose()
             state.ingest.close()

@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests and errors by route and tenant, per-stage latency, tokens in and out."""
+"""Prometheus metrics: requests and errors by route and tenant, per-stage latency, tokens in and out, and
+restarts of vLLM."""
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,6 +35,10 @@ class Metrics:
         )
         self.tokens = Counter(
             "ragserve_tokens_total", "Tokens by tenant and direction", ["tenant", "direction"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.vllm_restarts = Counter(
+            "ragserve_vllm_restarts", "Times `ragserve up` started its vLLM again after it died",
             registry=self.registry,
         )  # fmt: skip
 

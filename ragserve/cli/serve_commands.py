@@ -52,7 +52,7 @@ def up(
         with vllm_for(cfg, settings, model_dir, err.print) as (url, process):
             index_tenants(cfg, settings, err.print)
             _place_api(settings.api_cpus, process)
-            app = create_app(cfg, settings, model_dir, url)
+            app = create_app(cfg, settings, model_dir, url, vllm_process=process)
             err.print(f"serving on http://{settings.host}:{settings.port}/v1 (Ctrl-C to stop)")
             registration.record(settings.data_dir, f"http://{_reachable(settings.host)}:{settings.port}")
             try:

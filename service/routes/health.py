@@ -22,7 +22,8 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(state: StateDep) -> JSONResponse:
     timeout = state.settings.readiness_timeout_s
-    vllm_ok = await state.vllm.healthy(timeout)
+    # Known lost (a call's connection failed), it is 503 at once, until the supervisor sees it back.
+    vllm_ok = state.vllm.reachable and await state.vllm.healthy(timeout)
     try:
         await asyncio.wait_for(asyncio.to_thread(state.ingest.index.ping), timeout)
         qdrant_ok = True
