@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = None
     max_concurrency: int = Field(default=32, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    metrics_key: SecretStr | None = None  # when set, GET /metrics needs `Authorization: Bearer <key>`
     readiness_timeout_s: float = Field(default=3.0, gt=0)
     retrieval_timeout_s: float = Field(default=15.0, gt=0)
     # Where `ragserve up` runs the API: "auto" keeps it off the cores of the vLLM it starts on a CPU,
