@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = None
     max_concurrency: int = Field(default=32, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    body_timeout_s: float = Field(default=10.0, gt=0)  # the longest wait for the next chunk of a request body
+    # uvicorn's bounds: open connections (503 past it), idle keep-alive, and a request's headers (h11 only).
+    max_connections: int = Field(default=256, ge=1)
+    keep_alive_s: int = Field(default=5, ge=1)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     metrics_key: SecretStr | None = None  # when set, GET /metrics needs `Authorization: Bearer <key>`
     readiness_timeout_s: float = Field(default=3.0, gt=0)
     retrieval_timeout_s: float = Field(default=15.0, gt=0)

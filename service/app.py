@@ -22,7 +22,7 @@ from ragserve.ingest.runtime import IngestRuntime
 from ragserve.service.auth import KeyRing
 from ragserve.service.config import ServeConfig
 from ragserve.service.http_errors import install_error_handlers
-from ragserve.service.limits import BodySizeLimit, ConcurrencyLimiter
+from ragserve.service.limits import ConcurrencyLimiter, RequestBodyLimits
 from ragserve.service.metrics import Metrics, RequestMetrics
 from ragserve.service.prompt import Message, PromptBuilder
 from ragserve.service.routes import admin, chat, health, models, retrieve
@@ -72,8 +72,10 @@ def create_app(
     for module in (chat, retrieve, models, health, admin):
         app.include_router(module.router)
 
-    app.add_middleware(RequestMetrics)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestBodyLimits, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+    )
+    app.add_middleware(RequestMetrics)  # outermost, so it counts the body limits' 408 and 413 too
     return app
 
 

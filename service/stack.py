@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -19,6 +20,7 @@ from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port
 from ragserve.errors import UpstreamError
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.service.config import ServeConfig
+from ragserve.service.limits import server_limits
 from ragserve.settings import Settings
 
 __all__ = ["index_tenants", "serving_in_thread", "vllm_for"]
@@ -61,10 +63,14 @@ def index_tenants(cfg: ServeConfig, settings: Settings, say: Callable[[str], Non
 
 
 @contextmanager
-def serving_in_thread(app: FastAPI, start_timeout_s: float = 120.0) -> Iterator[str]:
-    """Serves the app on a free loopback port in a thread; yields its base URL; shuts it down gracefully."""
+def serving_in_thread(
+    app: FastAPI, settings: Settings | None = None, start_timeout_s: float = 120.0
+) -> Iterator[str]:
+    """Serves the app on a free loopback port in a thread, within the settings' connection limits if given
+    (as `ragserve up` does); yields its base URL; shuts it down gracefully."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    limits: dict[str, Any] = dict(server_limits(settings)) if settings is not None else {}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **limits))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

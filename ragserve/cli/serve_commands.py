@@ -17,6 +17,7 @@ from ragserve.errors import RagserveError
 from ragserve.service import registration
 from ragserve.service.app import create_app
 from ragserve.service.config import ServeConfig, load_config
+from ragserve.service.limits import server_limits
 from ragserve.service.stack import index_tenants, vllm_for
 from ragserve.settings import Settings
 
@@ -62,6 +63,7 @@ def up(
                     port=settings.port,
                     timeout_graceful_shutdown=30,
                     log_level="warning",
+                    **server_limits(settings),
                 )
             finally:
                 registration.clear(settings.data_dir)

@@ -110,7 +110,7 @@ def evaluate_config(
                 store = _assignments(settings, Path(scratch), run.tenant, setup)
                 app = create_app(setup_cfg, settings, model_dir, vllm_url, store)
                 say(f"set-up {setup.name}: asking {len(run.items)} questions")
-                with serving_in_thread(app) as api:
+                with serving_in_thread(app, settings) as api:
                     results[setup.name] = asyncio.run(
                         ask_questions(api, key, run.items, setup, on_done, run.concurrency)
                     )

@@ -74,7 +74,7 @@ def serve(
     options: dict[str, Any] = {"admin_key": "admin-key", **service_settings}
     settings = Settings(data_dir=root / "data", adapters_dir=adapters_root, **options)
     app = create_app(config, settings, base_model_dir, vllm_url, embedder=embedder, vllm_process=vllm_process)
-    with running_app(app) as url:
+    with running_app(app, settings) as url:
         for tenant in docs:
             httpx.post(
                 f"{url}/admin/reindex",
