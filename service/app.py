@@ -12,7 +12,6 @@ from ragserve.adapters.assignments import AssignmentStore
 from ragserve.adapters.registry import AdapterRegistry
 from ragserve.adapters.swap import AdapterSwitch
 from ragserve.adapters.validation import AdapterLimits, BaseModelInfo
-from ragserve.chat_tokens import chat_token_ids
 from ragserve.engine.base_model import served_base_name
 from ragserve.engine.vllm_client import VllmClient
 from ragserve.engine.vllm_process import VllmProcess
@@ -24,9 +23,10 @@ from ragserve.service.config import ServeConfig
 from ragserve.service.http_errors import install_error_handlers
 from ragserve.service.limits import ConcurrencyLimiter, RequestBodyLimits
 from ragserve.service.metrics import Metrics, RequestMetrics
-from ragserve.service.prompt import Message, PromptBuilder
+from ragserve.service.prompt import PromptBuilder
 from ragserve.service.routes import admin, chat, health, models, retrieve
 from ragserve.service.state import ServiceState
+from ragserve.service.token_count import ChatTokenCounter
 from ragserve.settings import Settings
 
 __all__ = ["create_app"]
@@ -87,14 +87,7 @@ def _build_state(
     assignments: AssignmentStore | None,
     embedder: Embedder | None,
 ) -> ServiceState:
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-
-    def count(messages: list[Message]) -> int:
-        chat = [{"role": m.role, "content": m.content} for m in messages]
-        return len(chat_token_ids(tokenizer, chat, add_generation_prompt=True))
-
+    tokens = ChatTokenCounter.load(model_dir)
     ingest = IngestRuntime.open(settings, embedder)
     ingest.embedder  # noqa: B018 - load the model now, not on the first request
     vllm = VllmClient(vllm_url, settings.vllm_timeout_s)
@@ -114,7 +107,11 @@ def _build_state(
         ingest=ingest,
         retriever=ingest.retriever(),
         prompts=PromptBuilder(
-            count, config.model.max_model_len, config.prompt.context, config.prompt.instruction
+            tokens.chat,
+            config.model.max_model_len,
+            config.prompt.context,
+            config.prompt.instruction,
+            count_each=tokens.each,
         ),
         vllm=vllm,
         base_name=base_name,
