@@ -37,14 +37,16 @@ def create_app(
     vllm_url: str,
     assignments: AssignmentStore | None = None,
     embedder: Embedder | None = None,
+    vllm_api_key: str | None = None,
 ) -> FastAPI:
     """Tenants' adapters come from the persisted assignments (the data dir's, unless another store is
-    given), else the config, and are loaded at start. `embedder`: one already loaded, else the settings'."""
+    given), else the config, and are loaded at start. `embedder`: one already loaded, else the settings'.
+    `vllm_api_key`: what vLLM wants on /v1/* (service/stack.py's vllm_for says which)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await asyncio.to_thread(
-            _build_state, config, settings, model_dir, vllm_url, assignments, embedder
+            _build_state, config, settings, model_dir, vllm_url, assignments, embedder, vllm_api_key
         )
         try:
             await state.adapters.start(config.adapters())
@@ -72,6 +74,7 @@ def _build_state(
     vllm_url: str,
     assignments: AssignmentStore | None,
     embedder: Embedder | None,
+    vllm_api_key: str | None,
 ) -> ServiceState:
     from transformers import AutoTokenizer
 
@@ -83,7 +86,7 @@ def _build_state(
 
     ingest = IngestRuntime.open(settings, embedder)
     ingest.embedder  # noqa: B018 - load the model now, not on the first request
-    vllm = VllmClient(vllm_url, settings.vllm_timeout_s)
+    vllm = VllmClient(vllm_url, settings.vllm_timeout_s, api_key=vllm_api_key)
     base_name = served_base_name(config.model.base)
     switch = AdapterSwitch(
         vllm,
