@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     vllm_timeout_s: float = Field(default=120.0, gt=0)
     vllm_dtype: str = "auto"  # bfloat16 on a CPU with native bf16 (1.5x the throughput), else float32
     admin_key: SecretStr | None = None
+    # Serving the public demo: allows its published keys (service/exposure.py). Only `make demo` sets it.
+    demo: bool = False
     max_concurrency: int = Field(default=32, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     readiness_timeout_s: float = Field(default=3.0, gt=0)

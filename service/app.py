@@ -41,7 +41,8 @@ def create_app(
 ) -> FastAPI:
     """Tenants' adapters come from the persisted assignments (the data dir's, unless another store is
     given), else the config, and are loaded at start. `embedder`: one already loaded, else the settings'.
-    `vllm_api_key`: what vLLM wants on /v1/* (service/stack.py's vllm_for says which)."""
+    `vllm_api_key`: what vLLM wants on /v1/* (service/stack.py's vllm_for says which). The admin routes
+    exist only when RAGSERVE_ADMIN_KEY is set and not blank: without a key they answer 404, never open."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,8 +60,10 @@ def create_app(
 
     app = FastAPI(title="ragserve", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    for module in (chat, retrieve, models, health, admin):
+    for module in (chat, retrieve, models, health):
         app.include_router(module.router)
+    if admin.enabled(settings):
+        app.include_router(admin.router)
 
     app.add_middleware(RequestMetrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
