@@ -45,8 +45,10 @@ def vllm_environment(parent: Mapping[str, str]) -> dict[str, str]:
 
 
 def start_key(configured: SecretStr | None) -> str:
-    """The key for a vLLM ragserve starts: RAGSERVE_VLLM_API_KEY if set, else a fresh random one."""
-    return configured.get_secret_value() if configured is not None else secrets.token_urlsafe(32)
+    """The key for a vLLM ragserve starts: RAGSERVE_VLLM_API_KEY if set, else a fresh random one (also for a
+    blank setting: vLLM takes an empty VLLM_API_KEY as no key at all)."""
+    given = configured.get_secret_value().strip() if configured is not None else ""
+    return given or secrets.token_urlsafe(32)
 
 
 def free_port() -> int:

@@ -54,3 +54,4 @@ def test_each_start_gets_a_fresh_random_key_unless_one_is_configured() -> None:
     first, second = start_key(None), start_key(None)
     assert first != second and len(first) >= 32
     assert start_key(SecretStr("configured-key")) == "configured-key"
+    assert len(start_key(SecretStr(" "))) >= 32  # blank would leave vLLM open
