@@ -54,10 +54,15 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     vllm_url: str | None = None
+    # The key vLLM wants on /v1/* (its VLLM_API_KEY). When `ragserve up` starts vLLM itself and this is unset,
+    # a fresh random key is made for each start.
+    vllm_api_key: SecretStr | None = None
     vllm_port: int = Field(default=8100, ge=1, le=65535)
     vllm_timeout_s: float = Field(default=120.0, gt=0)
     vllm_dtype: str = "auto"  # bfloat16 on a CPU with native bf16 (1.5x the throughput), else float32
     admin_key: SecretStr | None = None
+    # Serving the public demo: allows its published keys (service/exposure.py). Only `make demo` sets it.
+    demo: bool = False
     max_concurrency: int = Field(default=32, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     body_timeout_s: float = Field(default=10.0, gt=0)  # the longest wait for the next chunk of a request body

@@ -39,16 +39,19 @@ def create_app(
     vllm_url: str,
     assignments: AssignmentStore | None = None,
     embedder: Embedder | None = None,
+    vllm_api_key: str | None = None,
     vllm_process: VllmProcess | None = None,
 ) -> FastAPI:
     """Tenants' adapters come from the persisted assignments (the data dir's, unless another store is
     given), else the config, and are loaded at start. `embedder`: one already loaded, else the settings'.
+    `vllm_api_key`: what vLLM wants on /v1/* (service/stack.py's vllm_for says which). The admin routes
+    exist only when RAGSERVE_ADMIN_KEY is set and not blank: without a key they answer 404, never open.
     `vllm_process`: the vLLM that `ragserve up` started, started again if it dies; any other is watched."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await asyncio.to_thread(
-            _build_state, config, settings, model_dir, vllm_url, assignments, embedder
+            _build_state, config, settings, model_dir, vllm_url, assignments, embedder, vllm_api_key
         )
         supervisor = VllmSupervisor(
             state.vllm, vllm_process, state.adapters.reload_all, state.metrics.vllm_restarts.inc
@@ -69,8 +72,10 @@ def create_app(
 
     app = FastAPI(title="ragserve", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    for module in (chat, retrieve, models, health, admin):
+    for module in (chat, retrieve, models, health):
         app.include_router(module.router)
+    if admin.enabled(settings):
+        app.include_router(admin.router)
 
     app.add_middleware(
         RequestBodyLimits, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
@@ -86,11 +91,12 @@ def _build_state(
     vllm_url: str,
     assignments: AssignmentStore | None,
     embedder: Embedder | None,
+    vllm_api_key: str | None,
 ) -> ServiceState:
     tokens = ChatTokenCounter.load(model_dir)
     ingest = IngestRuntime.open(settings, embedder)
     ingest.embedder  # noqa: B018 - load the model now, not on the first request
-    vllm = VllmClient(vllm_url, settings.vllm_timeout_s)
+    vllm = VllmClient(vllm_url, settings.vllm_timeout_s, api_key=vllm_api_key)
     base_name = served_base_name(config.model.base)
     switch = AdapterSwitch(
         vllm,

@@ -17,6 +17,7 @@ from ragserve.errors import RagserveError
 from ragserve.service import registration
 from ragserve.service.app import create_app
 from ragserve.service.config import ServeConfig, load_config
+from ragserve.service.exposure import check_safe_to_serve
 from ragserve.service.limits import server_limits
 from ragserve.service.stack import index_tenants, vllm_for
 from ragserve.settings import Settings
@@ -46,14 +47,17 @@ def up(
 
     cfg = load_config(config)
     settings = make_settings(data_dir, qdrant_url, port=port, host=host, vllm_url=vllm_url)
+    check_safe_to_serve(cfg, settings, settings.host)
     signal.signal(signal.SIGTERM, _interrupt)  # until uvicorn installs its own: stop vLLM on the way out
     model_dir = ensure_base_model(cfg.model.base, settings.models_dir)
     _check_adapters(cfg, settings, model_dir)
     try:
-        with vllm_for(cfg, settings, model_dir, err.print) as (url, process):
+        with vllm_for(cfg, settings, model_dir, err.print) as vllm:
             index_tenants(cfg, settings, err.print)
-            _place_api(settings.api_cpus, process)
-            app = create_app(cfg, settings, model_dir, url, vllm_process=process)
+            _place_api(settings.api_cpus, vllm.process)
+            app = create_app(
+                cfg, settings, model_dir, vllm.url, vllm_api_key=vllm.api_key, vllm_process=vllm.process
+            )
             err.print(f"serving on http://{settings.host}:{settings.port}/v1 (Ctrl-C to stop)")
             registration.record(settings.data_dir, f"http://{_reachable(settings.host)}:{settings.port}")
             try:

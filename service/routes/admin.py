@@ -12,13 +12,21 @@ from pydantic import BaseModel, ConfigDict
 from ragserve.errors import AuthError, InvalidTenantError
 from ragserve.service.auth import bearer_token
 from ragserve.service.deps import StateDep
+from ragserve.settings import Settings
 
-__all__ = ["router"]
+__all__ = ["enabled", "router"]
+
+
+def enabled(settings: Settings) -> bool:
+    """The admin API is mounted only with a non-blank RAGSERVE_ADMIN_KEY (`ragserve up` also refuses a
+    blank or weak one at start: service/exposure.py)."""
+    return settings.admin_key is not None and bool(settings.admin_key.get_secret_value().strip())
 
 
 async def require_admin(state: StateDep, authorization: Annotated[str | None, Header()] = None) -> None:
+    """Compares digests in constant time; with no key (or a blank one) every request is refused."""
     key = state.settings.admin_key
-    if key is None:
+    if key is None or not enabled(state.settings):
         raise AuthError("the admin API is off: set RAGSERVE_ADMIN_KEY to enable it")
     given = bearer_token(authorization)
     expected = hashlib.sha256(key.get_secret_value().encode()).digest()
