@@ -140,7 +140,7 @@ def _read_bytes(root: Path, doc_id: str, max_bytes: int) -> bytes:
             data = handle.read(max_bytes + 1)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise SkipDocument("became a symlink after the scan (symlinks are not followed)") from exc
+            raise SkipDocument("a symlink on its path (symlinks are not followed)") from exc
         raise SkipDocument(f"unreadable: {exc.strerror or exc}") from exc
     if len(data) > max_bytes:
         raise SkipDocument(f"over the size cap (> {max_bytes} bytes)")
