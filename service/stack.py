@@ -70,7 +70,9 @@ def index_tenants(cfg: ServeConfig, settings: Settings, say: Callable[[str], Non
         for name, tenant in cfg.tenants.items():
             report = runtime.reindexer().run(tenant.docs, name)
             counts = f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged"
-            say(f"indexed {name}: {counts}")
+            say(f"indexed {name}: {counts}, {len(report.skipped)} skipped")
+            for skipped in report.skipped:
+                say(f"  skipped {skipped.path}: {skipped.reason}")
 
 
 @contextmanager

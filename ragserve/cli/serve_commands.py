@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from ragserve.adapters.assignments import AssignmentStore
 from ragserve.adapters.registry import AdapterRegistry
@@ -53,7 +54,7 @@ def up(
     _check_adapters(cfg, settings, model_dir)
     try:
         with vllm_for(cfg, settings, model_dir, err.print) as vllm:
-            index_tenants(cfg, settings, err.print)
+            index_tenants(cfg, settings, _say_plain)
             _place_api(settings.api_cpus, vllm.process)
             app = create_app(
                 cfg, settings, model_dir, vllm.url, vllm_api_key=vllm.api_key, vllm_process=vllm.process
@@ -74,6 +75,11 @@ def up(
     except KeyboardInterrupt:
         err.print("stopping")
     err.print("stopped")
+
+
+def _say_plain(line: str) -> None:
+    """A line that names files: printed as written, never read as rich markup."""
+    err.print(escape(line), highlight=False, soft_wrap=True)
 
 
 def _check_adapters(cfg: ServeConfig, settings: Settings, model_dir: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict
 
-from ragserve.errors import AuthError, InvalidTenantError
+from ragserve.errors import AuthError, DocsDirError, InvalidTenantError
 from ragserve.service.auth import bearer_token
 from ragserve.service.deps import StateDep
 from ragserve.settings import Settings
@@ -40,15 +40,22 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(requir
 class ReindexRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tenant: str
-    docs: Path | None = None  # a folder on the server; the tenant's configured one by default
+    # Only ever the tenant's configured folder: `ragserve reindex DOCS` sends the folder it was given, so a
+    # mismatch is refused with a message instead of indexing whatever path the admin key names.
+    docs: Path | None = None
 
 
 @router.post("/reindex")
 async def reindex(body: ReindexRequest, state: StateDep) -> dict[str, Any]:
+    """Re-indexes the tenant's configured docs folder, and no other."""
     tenant = state.config.tenants.get(body.tenant)
     if tenant is None:
         raise InvalidTenantError(f"unknown tenant {body.tenant!r}")
-    report = await asyncio.to_thread(state.ingest.reindexer().run, body.docs or tenant.docs, body.tenant)
+    if body.docs is not None and body.docs.resolve() != tenant.docs.resolve():
+        raise DocsDirError(
+            f"{body.docs}: the service re-indexes only {body.tenant}'s configured docs folder, {tenant.docs}"
+        )
+    report = await asyncio.to_thread(state.ingest.reindexer().run, tenant.docs, body.tenant)
     return report.to_json()
 
 

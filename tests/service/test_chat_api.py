@@ -210,6 +210,31 @@ def test_admin_api_needs_the_admin_key(service: Service) -> None:
     assert response.status_code == 404
 
 
+def test_admin_reindex_takes_only_the_tenants_configured_folder(service: Service) -> None:
+    headers = {"Authorization": "Bearer admin-key"}
+    for elsewhere in (str(service.docs["globex"]), "/etc", f"{service.docs['acme']}/.."):
+        response = httpx.post(
+            f"{service.url}/admin/reindex", json={"tenant": "acme", "docs": elsewhere}, headers=headers
+        )
+        assert response.status_code == 400
+        message = response.json()["error"]["message"]
+        assert "re-indexes only acme's configured docs folder" in message
+    same = httpx.post(
+        f"{service.url}/admin/reindex",
+        json={"tenant": "acme", "docs": str(service.docs["acme"])},
+        headers=headers,
+        timeout=60,
+    )
+    assert same.status_code == 200
+    own = {p.name for p in service.docs["acme"].iterdir()}
+    hits = httpx.post(
+        f"{service.url}/v1/retrieve",
+        json={"query": "What warranty do you give?", "k": 20},
+        headers={"Authorization": f"Bearer {KEYS['acme']}"},
+    ).json()["hits"]
+    assert {h["source"] for h in hits} <= own
+
+
 def test_unused_path_is_a_json_404(service: Service, tmp_path: Path) -> None:
     response = httpx.get(f"{service.url}/v2/nothing")
     assert response.status_code == 404
