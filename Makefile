@@ -11,11 +11,13 @@ VLLM_EXTRA ?= cpu
 # The demo keeps its index in the checkout; set RAGSERVE_DATA_DIR to put it elsewhere.
 RAGSERVE_DATA_DIR ?= $(CURDIR)/.data
 
-# The demo's admin key, so `make adapters` and `ragserve reindex` can reach the running demo's admin API.
-RAGSERVE_ADMIN_KEY ?= demo-admin-key
+# The demo's admin key (public, like its tenants' keys: service/exposure.py lists them), set only for the demo
+# and the targets that talk to it, so `make adapters` reaches the running demo's admin API. `ragserve up`
+# accepts the demo's keys only with RAGSERVE_DEMO=1, which only `make demo` sets.
+DEMO_ADMIN_KEY := demo-admin-key
 
 export HF_HUB_OFFLINE := 1
-export RAGSERVE_DATA_DIR RAGSERVE_ADMIN_KEY
+export RAGSERVE_DATA_DIR
 
 .PHONY: setup lint test test-fast demo adapters grounding eval eval-retrieval bench bench-serve bench-dtype bench-embedders clean
 
@@ -51,10 +53,11 @@ demo: setup
 	@echo '    -H "Content-Type: application/json" -d '"'"'{"messages": [{"role": "user", "content": "How long does the battery last?"}]}'"'"
 	@echo '  .venv/bin/python -c "import openai; c = openai.OpenAI(base_url=\"http://127.0.0.1:8000/v1\", api_key=\"acme-demo-key\"); print(c.chat.completions.create(model=\"default\", messages=[{\"role\": \"user\", \"content\": \"What is the warranty?\"}]).choices[0].message.content)"'
 	@echo '  make adapters    # train, evaluate and assign the demo style adapter to acme, live'
-	cd examples && ../$(BIN)/ragserve up --config ragserve.toml
+	cd examples && RAGSERVE_DEMO=1 RAGSERVE_ADMIN_KEY=$(DEMO_ADMIN_KEY) ../$(BIN)/ragserve up --config ragserve.toml
 
 # The demo adapter: train the Acme house style on the CPU, evaluate it against prompting, assign it to acme
 # (through the running demo's admin API if it is up, else from its next start).
+adapters: export RAGSERVE_ADMIN_KEY := $(DEMO_ADMIN_KEY)
 adapters: setup
 	$(BIN)/ragserve adapters train examples/acme/style/acme-style.jsonl --name acme-style --epochs 2
 	$(BIN)/ragserve adapters eval acme-style

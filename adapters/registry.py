@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ragserve.adapters.card import AdapterCard
 from ragserve.errors import AdapterInvalidError, AdapterNotFoundError
+from ragserve.files import move_folder_durably
 
 __all__ = ["AdapterRef", "AdapterRegistry", "AdapterVersion", "check_safe_name"]
 
@@ -125,7 +126,7 @@ class AdapterRegistry:
         while True:
             version = self.next_version(name)
             try:
-                staged.rename(folder / version)  # fails if a concurrent run took this number
+                move_folder_durably(staged, folder / version)  # fails if a concurrent run took this number
             except OSError:
                 if (folder / version).exists():
                     continue

@@ -109,6 +109,21 @@ class AdapterSwitch:
         log.warning("vLLM had lost adapter %s; loaded it again", served)
         return True
 
+    async def reload_all(self) -> int:
+        """After vLLM restarted: every tenant's adapter loaded again before a request needs it. How many."""
+        versions = {v.served_name: v for v in self._current.values() if v is not None}
+        loaded = 0
+        async with self._lock:
+            for served, version in versions.items():
+                try:
+                    await self._server.load_lora(served, version.path)
+                except RagserveError as exc:  # its next request tries again, through the 404 retry
+                    log.warning("adapter %s not loaded again yet: %s", version.ref, exc)
+                    continue
+                loaded += 1
+        log.warning("loaded %d of %d adapters again", loaded, len(versions))
+        return loaded
+
     async def aclose(self) -> None:
         for task in list(self._unloads):
             await asyncio.gather(task, return_exceptions=True)

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -90,7 +91,7 @@ def _body(model: str, max_tokens: int, **extra: Any) -> dict[str, Any]:
     }
 
 
-def overhead(url: str, vllm_url: str, tokens: int, rounds: int) -> dict[str, Any]:
+def overhead(url: str, vllm_url: str, vllm_key: str, tokens: int, rounds: int) -> dict[str, Any]:
     """Service against direct vLLM with the same final prompt: with retrieval off, the client's messages.
 
     At concurrency 8 a round is one burst of 8, whose time to first token vLLM's batching sets for all 8
@@ -101,7 +102,7 @@ def overhead(url: str, vllm_url: str, tokens: int, rounds: int) -> dict[str, Any
     results: dict[str, Any] = {"rounds": rounds}
     for concurrency, per_round in ((1, 2), (8, 8)):
         runs: dict[str, list[tuple[float, float, int]]] = {"service": [], "direct": []}
-        setups = [("service", url, service_body, "base-key"), ("direct", vllm_url, direct_body, "none")]
+        setups = [("service", url, service_body, "base-key"), ("direct", vllm_url, direct_body, vllm_key)]
         for i in range(rounds):  # alternate, each going first in turn, so drift hits both alike
             for name, base, body, key in setups if i % 2 == 0 else setups[::-1]:
                 runs[name] += asyncio.run(_batch(base, [(body, key)] * per_round, concurrency))
@@ -165,6 +166,7 @@ def _config(work: Path, tokens: int) -> Path:
 class Served:
     url: str  # the API
     vllm_url: str  # the vLLM it started
+    vllm_key: str  # and the key that vLLM wants
     api_cpus: list[int]
 
 
@@ -174,7 +176,8 @@ def running_up(config: Path, data_dir: Path) -> Iterator[Served]:
     port, vllm_port = free_port(), free_port()
     cmd = [sys.executable, "-m", "ragserve.cli.main", "up", "--config", str(config), "--port", str(port),
            "--data-dir", str(data_dir)]  # fmt: skip
-    env = {**os.environ, "RAGSERVE_ADMIN_KEY": "k", "RAGSERVE_VLLM_PORT": str(vllm_port)}
+    vllm_key = secrets.token_urlsafe(32)
+    env = {**os.environ, "RAGSERVE_VLLM_API_KEY": vllm_key, "RAGSERVE_VLLM_PORT": str(vllm_port)}
     log_path = data_dir.parent / "up.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -182,7 +185,7 @@ def running_up(config: Path, data_dir: Path) -> Iterator[Served]:
     try:
         if not wait_for_ok(f"{url}/readyz", proc, 600):
             raise RuntimeError(f"ragserve up did not become ready; see {log_path}")
-        yield Served(url, f"http://127.0.0.1:{vllm_port}", sorted(os.sched_getaffinity(proc.pid)))
+        yield Served(url, f"http://127.0.0.1:{vllm_port}", vllm_key, sorted(os.sched_getaffinity(proc.pid)))
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
@@ -208,7 +211,7 @@ def main() -> None:
     with running_up(config, data_dir) as served:
         pin_process(set(served.api_cpus))
         results["cpus"] = {"machine": os.cpu_count(), "api_and_load_generator": served.api_cpus}
-        results |= overhead(served.url, served.vllm_url, args.tokens, args.rounds)
+        results |= overhead(served.url, served.vllm_url, served.vllm_key, args.tokens, args.rounds)
         results["retrieve"] = retrieval(served.url)
         results["throughput_tokens_per_s"] = throughput(served.url, args.tokens, args.requests)
     print(json.dumps(results, indent=2))

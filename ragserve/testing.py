@@ -13,8 +13,11 @@ __all__ = ["make_corpus", "make_lora", "running_vllm", "write_pdf"]
 
 
 @contextmanager
-def running_vllm(model_dir: Path, served_name: str, log: Path, dtype: str = "auto") -> Iterator[VllmProcess]:
-    spec = VllmSpec(model_dir, served_name, free_port(), AdapterLimits.max_rank, dtype=dtype)
+def running_vllm(
+    model_dir: Path, served_name: str, log: Path, dtype: str = "auto", api_key: str | None = None
+) -> Iterator[VllmProcess]:
+    """`api_key`: None serves /v1 with no key, as the tests' shared vLLM does (`ragserve up` sets one)."""
+    spec = VllmSpec(model_dir, served_name, free_port(), AdapterLimits.max_rank, dtype=dtype, api_key=api_key)
     with VllmProcess(spec, log).running(timeout_s=400) as process:
         yield process
 

@@ -12,19 +12,21 @@ from ragserve.adapters.assignments import AssignmentStore
 from ragserve.adapters.registry import AdapterRegistry
 from ragserve.adapters.swap import AdapterSwitch
 from ragserve.adapters.validation import AdapterLimits, BaseModelInfo
-from ragserve.chat_tokens import chat_token_ids
 from ragserve.engine.base_model import served_base_name
 from ragserve.engine.vllm_client import VllmClient
+from ragserve.engine.vllm_process import VllmProcess
+from ragserve.engine.vllm_supervisor import VllmSupervisor
 from ragserve.ingest.embedding import Embedder
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.service.auth import KeyRing
 from ragserve.service.config import ServeConfig
 from ragserve.service.http_errors import install_error_handlers
-from ragserve.service.limits import BodySizeLimit, ConcurrencyLimiter
+from ragserve.service.limits import ConcurrencyLimiter, RequestBodyLimits
 from ragserve.service.metrics import Metrics, RequestMetrics
-from ragserve.service.prompt import Message, PromptBuilder
+from ragserve.service.prompt import PromptBuilder
 from ragserve.service.routes import admin, chat, health, models, retrieve
 from ragserve.service.state import ServiceState
+from ragserve.service.token_count import ChatTokenCounter
 from ragserve.settings import Settings
 
 __all__ = ["create_app"]
@@ -37,31 +39,48 @@ def create_app(
     vllm_url: str,
     assignments: AssignmentStore | None = None,
     embedder: Embedder | None = None,
+    vllm_api_key: str | None = None,
+    vllm_process: VllmProcess | None = None,
 ) -> FastAPI:
     """Tenants' adapters come from the persisted assignments (the data dir's, unless another store is
-    given), else the config, and are loaded at start. `embedder`: one already loaded, else the settings'."""
+    given), else the config, and are loaded at start. `embedder`: one already loaded, else the settings'.
+    `vllm_api_key`: what vLLM wants on /v1/* (service/stack.py's vllm_for says which). The admin routes
+    exist only when RAGSERVE_ADMIN_KEY is set and not blank: without a key they answer 404, never open.
+    `vllm_process`: the vLLM that `ragserve up` started, started again if it dies; any other is watched."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await asyncio.to_thread(
-            _build_state, config, settings, model_dir, vllm_url, assignments, embedder
+            _build_state, config, settings, model_dir, vllm_url, assignments, embedder, vllm_api_key
         )
+        supervisor = VllmSupervisor(
+            state.vllm, vllm_process, state.adapters.reload_all, state.metrics.vllm_restarts.inc
+        )
+        watch: asyncio.Task[None] | None = None
         try:
             await state.adapters.start(config.adapters())
             app.state.ragserve = state
+            watch = asyncio.create_task(supervisor.run())
             yield
         finally:
+            if watch is not None:
+                watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
             await state.adapters.aclose()
             await state.vllm.aclose()
             state.ingest.close()
 
     app = FastAPI(title="ragserve", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    for module in (chat, retrieve, models, health, admin):
+    for module in (chat, retrieve, models, health):
         app.include_router(module.router)
+    if admin.enabled(settings):
+        app.include_router(admin.router)
 
-    app.add_middleware(RequestMetrics)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestBodyLimits, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+    )
+    app.add_middleware(RequestMetrics)  # outermost, so it counts the body limits' 408 and 413 too
     return app
 
 
@@ -72,18 +91,12 @@ def _build_state(
     vllm_url: str,
     assignments: AssignmentStore | None,
     embedder: Embedder | None,
+    vllm_api_key: str | None,
 ) -> ServiceState:
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-
-    def count(messages: list[Message]) -> int:
-        chat = [{"role": m.role, "content": m.content} for m in messages]
-        return len(chat_token_ids(tokenizer, chat, add_generation_prompt=True))
-
+    tokens = ChatTokenCounter.load(model_dir)
     ingest = IngestRuntime.open(settings, embedder)
     ingest.embedder  # noqa: B018 - load the model now, not on the first request
-    vllm = VllmClient(vllm_url, settings.vllm_timeout_s)
+    vllm = VllmClient(vllm_url, settings.vllm_timeout_s, api_key=vllm_api_key)
     base_name = served_base_name(config.model.base)
     switch = AdapterSwitch(
         vllm,
@@ -100,7 +113,11 @@ def _build_state(
         ingest=ingest,
         retriever=ingest.retriever(),
         prompts=PromptBuilder(
-            count, config.model.max_model_len, config.prompt.context, config.prompt.instruction
+            tokens.chat,
+            config.model.max_model_len,
+            config.prompt.context,
+            config.prompt.instruction,
+            count_each=tokens.each,
         ),
         vllm=vllm,
         base_name=base_name,

@@ -3,10 +3,12 @@
 import hashlib
 import hmac
 
+from pydantic import SecretStr
+
 from ragserve.errors import AuthError
 from ragserve.service.config import ServeConfig
 
-__all__ = ["KeyRing", "bearer_token"]
+__all__ = ["KeyRing", "bearer_matches", "bearer_token"]
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -14,6 +16,12 @@ def bearer_token(authorization: str | None) -> str:
     if not authorization or not authorization.lower().startswith("bearer "):
         return ""
     return authorization[7:].strip()
+
+
+def bearer_matches(authorization: str | None, key: SecretStr) -> bool:
+    """Whether the header's bearer key is `key`, compared in constant time (as digests: equal lengths)."""
+    given = hashlib.sha256(bearer_token(authorization).encode()).digest()
+    return hmac.compare_digest(given, hashlib.sha256(key.get_secret_value().encode()).digest())
 
 
 class KeyRing:

@@ -1,15 +1,19 @@
-"""Back-pressure: a cap on requests in flight, answered with 429 and Retry-After past it."""
+"""Back-pressure and bounds on what one client may hold: requests in flight (429 past the cap), a request
+body's size (413) and the wait for it (408), and uvicorn's limits on connections and headers."""
 
+import asyncio
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import TypedDict
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragserve.errors import TooManyRequestsError
+from ragserve.settings import Settings
 
-__all__ = ["BodySizeLimit", "ConcurrencyLimiter"]
+__all__ = ["ConcurrencyLimiter", "RequestBodyLimits", "ServerLimits", "server_limits"]
 
 
 class ConcurrencyLimiter:
@@ -51,12 +55,35 @@ class ConcurrencyLimiter:
             self._by_tenant[tenant] -= 1
 
 
-class BodySizeLimit:
-    """ASGI middleware: a request body over max_bytes is refused with 413 before the app reads it."""
+class ServerLimits(TypedDict):
+    limit_concurrency: int
+    timeout_keep_alive: int
+    h11_max_incomplete_event_size: int
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+def server_limits(settings: Settings) -> ServerLimits:
+    """uvicorn's arguments bounding connections: past `limit_concurrency` open connections a request gets 503,
+    an idle keep-alive connection closes, and headers over the cap are refused (h11; httptools has no cap)."""
+    return ServerLimits(
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=settings.keep_alive_s,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+    )
+
+
+class RequestBodyLimits:
+    """ASGI middleware: a body over max_bytes is refused with 413, and a body whose next chunk does not arrive
+    within timeout_s with 408, so a stalled upload cannot hold its connection open.
+
+    The refusal is sent from inside `receive` the moment a limit is passed, the app is told the client left,
+    and whatever the app answers after that is dropped: FastAPI turns any error raised while it reads a body
+    into its own 400, so an exception through the app would lose the status.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,37 +91,68 @@ class BodySizeLimit:
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await _refuse(send, 413, "request_too_large", _too_large(self.max_bytes))
             return
-        received = 0
+        guard = _GuardedBody(receive, send, self.max_bytes, self.timeout_s)
+        await self.app(scope, guard.receive, guard.send)
 
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLargeError
-            return message
 
+class _GuardedBody:
+    """One request's body as the app reads it, with the two limits, and the app's answer unless refused."""
+
+    def __init__(self, receive: Receive, send: Send, max_bytes: int, timeout_s: float) -> None:
+        self._receive = receive
+        self._send = send
+        self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
+        self.received = 0
+        self.complete = False
+        self.started = False  # the app has begun its answer: too late to send a status
+        self.refused = False
+
+    async def receive(self) -> Message:
+        if self.refused:
+            return {"type": "http.disconnect"}
+        if self.complete:  # after the body, receive only waits for the client to leave: no deadline
+            return await self._receive()
         try:
-            await self.app(scope, counting_receive, send)
-        except _BodyTooLargeError:
-            await self._refuse(send)
+            message = await asyncio.wait_for(self._receive(), self.timeout_s)
+        except TimeoutError:
+            detail = f"the request body stalled: no data for {self.timeout_s:g} s"
+            return await self._refuse(408, "request_timeout", detail)
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.max_bytes:
+                return await self._refuse(413, "request_too_large", _too_large(self.max_bytes))
+            self.complete = not message.get("more_body", False)
+        return message
 
-    async def _refuse(self, send: Send) -> None:
-        message = f"request body over {self.max_bytes} bytes"
-        error = {
-            "message": message,
-            "type": "invalid_request_error",
-            "param": None,
-            "code": "request_too_large",
-        }
-        body = json.dumps({"error": error}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+    async def send(self, message: Message) -> None:
+        if self.refused:
+            return  # the refusal was the answer
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+    async def _refuse(self, status: int, code: str, detail: str) -> Message:
+        self.refused = True
+        if not self.started:
+            await _refuse(self._send, status, code, detail)
+        return {"type": "http.disconnect"}
 
 
-class _BodyTooLargeError(Exception):
-    pass
+def _too_large(max_bytes: int) -> str:
+    return f"request body over {max_bytes} bytes"
+
+
+async def _refuse(send: Send, status: int, code: str, detail: str) -> None:
+    """An OpenAI-shaped error, and the connection closed: what is left of the body is never read."""
+    error = {"message": detail, "type": "invalid_request_error", "param": None, "code": code}
+    body = json.dumps({"error": error}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

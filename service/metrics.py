@@ -1,11 +1,19 @@
-"""Prometheus metrics: requests and errors by route and tenant, per-stage latency, tokens in and out."""
+"""Prometheus metrics: requests and errors by route and tenant, per-stage latency, tokens in and out, and
+restarts of vLLM."""
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["Metrics", "RequestMetrics"]
+__all__ = ["UNMATCHED", "Metrics", "RequestMetrics", "route_label"]
 
 _STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+UNMATCHED = "<unmatched>"  # the one route label of every path no route matches: a scan adds no series
+
+
+def route_label(scope: Scope) -> str:
+    """The matched route's template (`/admin/tenants/{tenant}/adapter`), never the raw path."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else UNMATCHED
 
 
 class Metrics:
@@ -36,10 +44,14 @@ class Metrics:
             "ragserve_tokens_total", "Tokens by tenant and direction", ["tenant", "direction"],
             registry=self.registry,
         )  # fmt: skip
+        self.vllm_restarts = Counter(
+            "ragserve_vllm_restarts", "Times `ragserve up` started its vLLM again after it died",
+            registry=self.registry,
+        )  # fmt: skip
 
 
 class RequestMetrics:
-    """Pure ASGI middleware counting requests and errors by route, tenant and status.
+    """Pure ASGI middleware counting requests and errors by route template, tenant and status.
 
     Unlike Starlette's BaseHTTPMiddleware it does not re-pipe streamed bodies, so it costs nothing per token.
     """
@@ -66,7 +78,7 @@ class RequestMetrics:
             metrics: Metrics | None = getattr(getattr(state, "ragserve", None), "metrics", None)
             if metrics is not None:
                 tenant = str(scope.get("state", {}).get("tenant", "-"))
-                route = str(scope.get("path", ""))
+                route = route_label(scope)
                 metrics.requests.labels(route, tenant, str(status)).inc()
                 if status >= 400:
                     metrics.errors.labels(route, tenant, str(status)).inc()

@@ -48,7 +48,7 @@ class Message:
     content: str
     # What vLLM gets of the turn besides its role and text: an assistant turn's tool calls, the call id a
     # tool turn answers, a name.
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,11 @@ def cited_blocks(answer: str, n_blocks: int) -> set[int]:
 
 
 class PromptBuilder:
-    """Fits the prompt in the model's context: drops the lowest-ranked blocks first, then the oldest turns."""
+    """Fits the prompt in the model's context: drops the lowest-ranked blocks first, then the oldest turns.
+
+    `count_tokens` is exact (the chat template over the whole prompt); `count_each` estimates each message
+    of a list, so that candidates' sizes are sums. Fitting costs a few exact counts, not one per dropped turn.
+    """
 
     def __init__(
         self,
@@ -86,8 +90,10 @@ class PromptBuilder:
         max_model_len: int,
         context: ContextPlacement,
         instruction: str = INSTRUCTION,
+        count_each: Callable[[list[Message]], list[int]] | None = None,
     ) -> None:
         self._count = count_tokens
+        self._count_each = count_each or (lambda messages: [count_tokens([m]) for m in messages])
         self.max_model_len = max_model_len
         self.context = context
         self.instruction = instruction
@@ -99,21 +105,72 @@ class PromptBuilder:
         extra_system = [m.content for m in turns if m.role == "system"]
         conversation = [m for m in turns if m.role != "system"]
         blocks = list(hits)
-        while True:
-            messages = self._layout(system_prompt, extra_system, blocks, conversation)
-            tokens = self._count(messages)
+        # The candidates in the order they are given up: every block, then one block fewer at a time, then
+        # with no block one turn fewer at a time, the oldest first; the last turn always stays.
+        kept = [(n, 0) for n in range(len(blocks), -1, -1)] + [(0, d) for d in range(1, len(conversation))]
+
+        def layout(i: int) -> list[Message]:
+            n_blocks, dropped = kept[i]
+            return self._layout(system_prompt, extra_system, blocks[:n_blocks], conversation[dropped:])
+
+        counted: dict[int, int] = {}
+
+        def count(i: int) -> int:
+            counted[i] = self._count(layout(i))
+            return counted[i]
+
+        if count(0) <= budget:
+            return Prompt(layout(0), blocks, counted[0])
+        estimates = self._estimates(blocks, layout, conversation)
+        chosen = self._first_fitting(estimates, budget, counted[0] - estimates[0], count)
+        if chosen == len(kept):
+            last = counted[len(kept) - 1]
+            raise PromptTooLongError(
+                f"the prompt needs {last} tokens but at most {budget} fit "
+                f"({self.max_model_len} in the model's context, {max_tokens} kept for the answer)",
+                param="messages",
+            )
+        return Prompt(layout(chosen), blocks[: kept[chosen][0]], counted[chosen])
+
+    def _estimates(
+        self, blocks: list[Hit], layout: Callable[[int], list[Message]], conversation: list[Message]
+    ) -> list[int]:
+        """Each candidate's estimated size. Only the prompts with every block and with none are estimated,
+        message by message in one call; a candidate between them gets the share of the blocks' tokens that
+        its blocks have of their text. Past the block candidates each drops one more of the oldest turns: a
+        running difference."""
+        every, none = layout(0), layout(len(blocks))
+        distinct = list(dict.fromkeys([*every, *none]))
+        size = dict(zip(distinct, self._count_each(distinct), strict=True))
+        with_every, with_none = sum(size[m] for m in every), sum(size[m] for m in none)
+        weights = [len(hit.source) + len(hit.heading or "") + len(hit.text) for hit in blocks]
+        total = sum(weights) or 1
+        estimates, kept_weight = [], total
+        for weight in [0, *reversed(weights)]:  # every block kept, then one fewer at a time
+            kept_weight -= weight
+            estimates.append(with_none + (with_every - with_none) * kept_weight // total)
+        for turn in conversation[:-1]:  # all in the prompt with no block, as they came
+            estimates.append(estimates[-1] - size[turn])
+        return estimates
+
+    @staticmethod
+    def _first_fitting(estimates: list[int], budget: int, error: int, count: Callable[[int], int]) -> int:
+        """The first candidate whose exact count fits, as trying each in turn would find (sizes shrink along
+        the candidates), or len(estimates) if none does; candidate 0 is known not to fit, `error` is its
+        exact count less its estimate. The estimates, corrected by the latest error, say where to look, and
+        exact counts decide: with estimates off by a constant, two counts, the first candidate that fits and
+        the one before it."""
+        fails, fits = 0, len(estimates)
+        while fits - fails > 1:
+            between = range(fails + 1, fits)
+            guess = next((i for i in between if estimates[i] + error <= budget), fits - 1)
+            tokens = count(guess)
+            error = tokens - estimates[guess]
             if tokens <= budget:
-                return Prompt(messages, blocks, tokens)
-            if blocks:
-                blocks.pop()
-            elif len(conversation) > 1:
-                conversation = conversation[1:]
+                fits = guess
             else:
-                raise PromptTooLongError(
-                    f"the prompt needs {tokens} tokens but at most {budget} fit "
-                    f"({self.max_model_len} in the model's context, {max_tokens} kept for the answer)",
-                    param="messages",
-                )
+                fails = guess
+        return fits
 
     def _layout(
         self, system_prompt: str, extra_system: list[str], blocks: Sequence[Hit], conversation: list[Message]

@@ -9,19 +9,29 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
 
 from ragserve.engine.base_model import served_base_name
-from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port
+from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port, start_key
 from ragserve.errors import UpstreamError
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.service.config import ServeConfig
+from ragserve.service.limits import server_limits
 from ragserve.settings import Settings
 
-__all__ = ["index_tenants", "serving_in_thread", "vllm_for"]
+__all__ = ["VllmEndpoint", "index_tenants", "serving_in_thread", "vllm_for"]
+
+
+class VllmEndpoint(NamedTuple):
+    """The vLLM the API talks to: its URL, the key it wants, and the process if ragserve started it."""
+
+    url: str
+    api_key: str | None
+    process: VllmProcess | None
 
 
 @contextmanager
@@ -32,10 +42,12 @@ def vllm_for(
     say: Callable[[str], None],
     port: int | None = None,
     log_name: str = "vllm.log",
-) -> Iterator[tuple[str, VllmProcess | None]]:
-    """The vLLM to talk to: `settings.vllm_url` if set, else one started here and stopped on exit."""
+) -> Iterator[VllmEndpoint]:
+    """The vLLM to talk to: `settings.vllm_url` (with RAGSERVE_VLLM_API_KEY) if set, else one started here,
+    behind its own key, and stopped on exit."""
     if settings.vllm_url is not None:
-        yield settings.vllm_url, None
+        key = settings.vllm_api_key
+        yield VllmEndpoint(settings.vllm_url, key.get_secret_value() if key else None, None)
         return
     spec = VllmSpec(
         model_dir,
@@ -45,11 +57,12 @@ def vllm_for(
         max_model_len=cfg.model.max_model_len,
         dtype=settings.vllm_dtype,
         tool_call_parser=cfg.model.tool_call_parser,
+        api_key=start_key(settings.vllm_api_key),
     )
     process = VllmProcess(spec, settings.data_dir / "logs" / log_name)
     say(f"starting vLLM on {process.url} (log: {process.log_path})")
     with process.running():
-        yield process.url, process
+        yield VllmEndpoint(process.url, process.api_key, process)
 
 
 def index_tenants(cfg: ServeConfig, settings: Settings, say: Callable[[str], None]) -> None:
@@ -58,14 +71,20 @@ def index_tenants(cfg: ServeConfig, settings: Settings, say: Callable[[str], Non
         for name, tenant in cfg.tenants.items():
             report = runtime.reindexer().run(tenant.docs, name)
             counts = f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged"
-            say(f"indexed {name}: {counts}")
+            say(f"indexed {name}: {counts}, {len(report.skipped)} skipped")
+            for skipped in report.skipped:
+                say(f"  skipped {skipped.path}: {skipped.reason}")
 
 
 @contextmanager
-def serving_in_thread(app: FastAPI, start_timeout_s: float = 120.0) -> Iterator[str]:
-    """Serves the app on a free loopback port in a thread; yields its base URL; shuts it down gracefully."""
+def serving_in_thread(
+    app: FastAPI, settings: Settings | None = None, start_timeout_s: float = 120.0
+) -> Iterator[str]:
+    """Serves the app on a free loopback port in a thread, within the settings' connection limits if given
+    (as `ragserve up` does); yields its base URL; shuts it down gracefully."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    limits: dict[str, Any] = dict(server_limits(settings)) if settings is not None else {}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **limits))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

@@ -62,6 +62,9 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "RAGSERVE_CHUNK_TOKENS",
         "RAGSERVE_EMBEDDING_MODEL",
         "RAGSERVE_ADAPTERS_DIR",
+        "RAGSERVE_ADMIN_KEY",  # `ragserve up` refuses a weak one, as a developer's shell may hold
+        "RAGSERVE_DEMO",
+        "RAGSERVE_HOST",
     ):
         monkeypatch.delenv(name, raising=False)
     return path

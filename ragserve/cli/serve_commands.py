@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from ragserve.adapters.assignments import AssignmentStore
 from ragserve.adapters.registry import AdapterRegistry
@@ -17,6 +18,8 @@ from ragserve.errors import RagserveError
 from ragserve.service import registration
 from ragserve.service.app import create_app
 from ragserve.service.config import ServeConfig, load_config
+from ragserve.service.exposure import check_safe_to_serve
+from ragserve.service.limits import server_limits
 from ragserve.service.stack import index_tenants, vllm_for
 from ragserve.settings import Settings
 
@@ -45,14 +48,17 @@ def up(
 
     cfg = load_config(config)
     settings = make_settings(data_dir, qdrant_url, port=port, host=host, vllm_url=vllm_url)
+    check_safe_to_serve(cfg, settings, settings.host)
     signal.signal(signal.SIGTERM, _interrupt)  # until uvicorn installs its own: stop vLLM on the way out
     model_dir = ensure_base_model(cfg.model.base, settings.models_dir)
     _check_adapters(cfg, settings, model_dir)
     try:
-        with vllm_for(cfg, settings, model_dir, err.print) as (url, process):
-            index_tenants(cfg, settings, err.print)
-            _place_api(settings.api_cpus, process)
-            app = create_app(cfg, settings, model_dir, url)
+        with vllm_for(cfg, settings, model_dir, err.print) as vllm:
+            index_tenants(cfg, settings, _say_plain)
+            _place_api(settings.api_cpus, vllm.process)
+            app = create_app(
+                cfg, settings, model_dir, vllm.url, vllm_api_key=vllm.api_key, vllm_process=vllm.process
+            )
             err.print(f"serving on http://{settings.host}:{settings.port}/v1 (Ctrl-C to stop)")
             registration.record(settings.data_dir, f"http://{_reachable(settings.host)}:{settings.port}")
             try:
@@ -62,12 +68,18 @@ def up(
                     port=settings.port,
                     timeout_graceful_shutdown=30,
                     log_level="warning",
+                    **server_limits(settings),
                 )
             finally:
                 registration.clear(settings.data_dir)
     except KeyboardInterrupt:
         err.print("stopping")
     err.print("stopped")
+
+
+def _say_plain(line: str) -> None:
+    """A line that names files: printed as written, never read as rich markup."""
+    err.print(escape(line), highlight=False, soft_wrap=True)
 
 
 def _check_adapters(cfg: ServeConfig, settings: Settings, model_dir: Path) -> None:

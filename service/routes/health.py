@@ -1,12 +1,14 @@
 """Liveness, readiness (a real check of vLLM and Qdrant, with a timeout) and Prometheus metrics."""
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ragserve.errors import AuthError
+from ragserve.service.auth import bearer_matches
 from ragserve.service.deps import StateDep
 
 __all__ = ["router"]
@@ -22,7 +24,8 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(state: StateDep) -> JSONResponse:
     timeout = state.settings.readiness_timeout_s
-    vllm_ok = await state.vllm.healthy(timeout)
+    # Known lost (a call's connection failed), it is 503 at once, until the supervisor sees it back.
+    vllm_ok = state.vllm.reachable and await state.vllm.healthy(timeout)
     try:
         await asyncio.wait_for(asyncio.to_thread(state.ingest.index.ping), timeout)
         qdrant_ok = True
@@ -39,5 +42,9 @@ async def readyz(state: StateDep) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def metrics(state: StateDep) -> Response:
+async def metrics(state: StateDep, authorization: Annotated[str | None, Header()] = None) -> Response:
+    """Open, unless RAGSERVE_METRICS_KEY is set: then only a scrape with that bearer key is answered."""
+    key = state.settings.metrics_key
+    if key is not None and not bearer_matches(authorization, key):
+        raise AuthError("missing or wrong metrics key: send 'Authorization: Bearer <RAGSERVE_METRICS_KEY>'")
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

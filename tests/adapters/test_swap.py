@@ -110,3 +110,20 @@ def test_an_adapter_the_server_forgot_is_loaded_again_and_a_stranger_is_not(
 
     assert asyncio.run(scenario()) == (True, False)
     assert server.loaded == {"style--v2"}
+
+
+def test_after_a_restart_every_tenants_adapter_is_loaded_again_and_no_retired_one(
+    switch: tuple[AdapterSwitch, FakeLoraServer],
+) -> None:
+    adapters, server = switch
+
+    async def scenario() -> int:
+        await adapters.assign("acme", "style@v1")
+        await adapters.assign("globex", "style@v1")
+        await adapters.assign("acme", "style@v2")  # v1 stays: globex still uses it
+        await adapters.aclose()
+        server.forget()
+        return await adapters.reload_all()
+
+    assert asyncio.run(scenario()) == 2
+    assert server.loaded == {"style--v1", "style--v2"}

@@ -4,13 +4,14 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 from pydantic import ValidationError
 
-from ragserve.engine.cpu_placement import api_cpus, bound_cpus
+from ragserve.engine.cpu_placement import api_cpus, bound_cpus, own_cpus, starting_on
 from ragserve.engine.vllm_process import VllmProcess
 from ragserve.errors import ConfigError
 from ragserve.hardware import parse_cpu_list
@@ -102,3 +103,24 @@ def test_pinning_moves_every_thread_and_sizes_torchs_pool() -> None:
     assert seen["threads"] >= 2
     assert seen["cpus"] == [[min(OURS)]]
     assert seen["torch"] == 1
+
+
+@needs_two_cpus
+def test_a_process_started_from_a_pinned_thread_gets_the_cpus_it_is_started_on() -> None:
+    """How a restarted vLLM escapes the API's pinning: it starts on the CPUs the first vLLM started on."""
+    seen: dict[str, object] = {}
+
+    def pinned_thread() -> None:
+        os.sched_setaffinity(0, {min(OURS)})  # this thread only, as the API's threads after pinning
+        with starting_on(set(OURS)):
+            child = subprocess.run(
+                [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+        seen["child"] = json.loads(child.stdout)
+        seen["thread after"] = own_cpus()
+
+    thread = threading.Thread(target=pinned_thread)
+    thread.start()
+    thread.join()
+    assert seen == {"child": sorted(OURS), "thread after": {min(OURS)}}

@@ -27,6 +27,8 @@ def _stand_in(client_ports: list[int]) -> FastAPI:
         assert request.client is not None
         client_ports.append(request.client.port)
         model = (await request.json())["model"]
+        if model == "slow":
+            await asyncio.sleep(1)
         if model == "missing":
             return JSONResponse({"error": {"message": "The model `missing` does not exist."}}, 404)
 
@@ -103,3 +105,65 @@ def test_an_unreachable_server_is_an_upstream_error_not_a_hang() -> None:
     healthy, error = asyncio.run(unreachable())
     assert not healthy
     assert isinstance(error, UpstreamError) and "unreachable" in str(error)
+
+
+def test_a_refused_connection_marks_vllm_unreachable_until_marked_back() -> None:
+    async def scenario() -> list[bool]:
+        client = VllmClient("http://127.0.0.1:9", connect_timeout_s=2)
+        seen = [client.reachable]
+        with pytest.raises(UpstreamError):
+            await client.served_models()
+        seen.append(client.reachable)
+        client.mark_reachable()
+        seen.append(client.reachable)
+        await client.healthy()
+        seen.append(client.reachable)
+        await client.aclose()
+        return seen
+
+    assert asyncio.run(scenario()) == [True, False, True, False]
+
+
+@pytest.mark.parametrize("cut", ["close", "reset"])
+def test_a_stream_cut_off_mid_body_marks_vllm_unreachable(cut: str) -> None:
+    """What a killed vLLM does to a stream: the connection ends inside the chunked body, cleanly or not."""
+
+    async def one_chunk_then_gone(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        event = f"data: {json.dumps(CHUNK)}\n\n".encode()
+        writer.write(head + b"%x\r\n%s\r\n" % (len(event), event))
+        await writer.drain()
+        if cut == "close":
+            writer.close()
+        else:
+            writer.transport.abort()
+
+    async def scenario() -> tuple[list[dict[str, object]], bool]:
+        server = await asyncio.start_server(one_chunk_then_gone, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = VllmClient(f"http://127.0.0.1:{port}")
+        chunks: list[dict[str, object]] = []
+        try:
+            with pytest.raises(UpstreamError, match="stream failed"):
+                async for chunk in client.stream_chat({"model": "m", "messages": []}):
+                    chunks.append(chunk)
+            return chunks, client.reachable
+        finally:
+            await client.aclose()
+            server.close()
+
+    assert asyncio.run(scenario()) == ([CHUNK], False)
+
+
+def test_a_silent_vllm_is_a_time_out_not_a_lost_vllm(stand_in: tuple[str, list[int]]) -> None:
+    async def scenario() -> bool:
+        client = VllmClient(stand_in[0], timeout_s=0.2)
+        try:
+            with pytest.raises(UpstreamError):
+                await _stream(client, "slow")
+            return client.reachable
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(scenario())

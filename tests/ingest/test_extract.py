@@ -3,7 +3,9 @@ from pathlib import Path
 import pytest
 
 from ragserve.errors import SkipDocument
+from ragserve.ingest import extract
 from ragserve.ingest.extract import extract_text
+from ragserve.ingest.html_text import MAX_DEPTH
 from ragserve.testing import write_pdf
 
 PAGE = """<!doctype html><html><head><title>T</title><style>p { color: red }</style>
@@ -31,6 +33,42 @@ def test_html_keeps_headings_paragraphs_lists_and_tables_and_drops_chrome() -> N
     ]
     for dropped in ("tracking", "Home", "Menu", "Copyright", "color"):
         assert dropped not in text
+
+
+def test_html_blocks_keep_document_order_through_nested_containers_and_lists() -> None:
+    html = (
+        "<body><div>lead <b>in</b><p>a</p>"
+        "<ul><li>b<ul><li>c<ol><li>c2</li></ol></li></ul></li><li>d</li></ul>"
+        "tail<section><h2>S</h2><div><div>deep</div></div></section></div><p>e</p></body>"
+    )
+    assert extract_text("html", html.encode()).split("\n\n") == [
+        "lead in", "a", "- b", "- c", "- c2", "- d", "tail", "## S", "deep", "e",
+    ]  # fmt: skip
+
+
+def _nested(depth: int) -> bytes:
+    return ("<div>" * depth + "x" + "</div>" * depth).encode()
+
+
+def test_html_nested_to_the_depth_limit_is_indexed() -> None:
+    assert extract_text("html", _nested(MAX_DEPTH)) == "x"
+
+
+@pytest.mark.parametrize("depth", [600, 100_000])
+def test_html_nested_too_deep_is_skipped_with_the_depth(depth: int) -> None:
+    with pytest.raises(SkipDocument, match=f"HTML nested {depth} elements deep \\(the limit is 512\\)"):
+        extract_text("html", _nested(depth))
+
+
+def test_an_unexpected_parser_failure_skips_the_document_with_a_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(html: str) -> str:
+        raise KeyError("attrs")
+
+    monkeypatch.setattr(extract, "html_to_markdown", broken)
+    with pytest.raises(SkipDocument, match="the html parser failed: KeyError: 'attrs'"):
+        extract_text("html", b"<p>fine</p>")
 
 
 def test_markdown_and_text_pass_through_and_a_bom_is_dropped() -> None:

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from ragserve.errors import DocsDirError, IndexMismatchError, InvalidTenantError
+from ragserve.ingest import extract, html_text
 from ragserve.ingest.index import point_id
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.settings import Settings
@@ -134,3 +135,77 @@ def test_invalid_tenant_is_refused(runtime: IngestRuntime, docs: Path) -> None:
     write(docs, "a.md", "A.")
     with pytest.raises(InvalidTenantError):
         runtime.reindexer().run(docs, "../Acme")
+
+
+def _all_text(runtime: IngestRuntime, tenant: str) -> str:
+    return "\n".join(p["text"] for p in point_set(runtime.index, tenant).values())
+
+
+def test_symlinks_out_of_the_docs_folder_are_reported_and_their_text_never_indexed(
+    runtime: IngestRuntime, tmp_path: Path, docs: Path
+) -> None:
+    globex = tmp_path / "globex-docs"
+    write(globex, "secret.md", "Globex pays its roasters in saffron.")
+    write(tmp_path / "etc", "passwd.txt", "root:x:0:0:root")
+    write(docs, "own.md", "Acme robots charge overnight.")
+    (docs / "passwd.txt").symlink_to(tmp_path / "etc" / "passwd.txt")
+    (docs / "globex").symlink_to(globex, target_is_directory=True)
+    report = runtime.reindexer().run(docs, "acme")
+    reasons = {s["path"]: s["reason"] for s in report.to_json()["skipped"]}
+    assert reasons == {
+        "globex": "symlink to a folder outside the docs folder (symlinks are not followed)",
+        "passwd.txt": "symlink to a file outside the docs folder (symlinks are not followed)",
+    }
+    assert sources(runtime.index, "acme") == {"own.md": 1}
+    assert "saffron" not in _all_text(runtime, "acme")
+    assert "root:x" not in _all_text(runtime, "acme")
+
+
+def test_a_document_that_became_a_symlink_out_loses_its_old_version(
+    runtime: IngestRuntime, tmp_path: Path, docs: Path
+) -> None:
+    write(docs, "keep.md", "Keep me.")
+    doc = write(docs, "faq.md", "The old FAQ.")
+    runtime.reindexer().run(docs, "acme")
+    doc.unlink()
+    doc.symlink_to(write(tmp_path, "elsewhere.md", "Somebody else's words."))
+    report = runtime.reindexer().run(docs, "acme")
+    assert [s.path for s in report.skipped] == ["faq.md"]
+    assert report.deleted == 1
+    assert sources(runtime.index, "acme") == {"keep.md": 1}
+
+
+def test_deeply_nested_html_is_skipped_and_the_other_documents_are_indexed(
+    runtime: IngestRuntime, docs: Path
+) -> None:
+    for depth in (600, 100_000):
+        (docs / f"deep-{depth}.html").write_text("<div>" * depth + "x" + "</div>" * depth)
+    write(docs, "page.html", "<h1>Returns</h1><p>Within 30 days.</p>")
+    write(docs, "notes.md", "Plain notes.")
+    report = runtime.reindexer().run(docs, "acme")
+    reasons = {s.path: s.reason for s in report.skipped}
+    assert reasons == {
+        "deep-600.html": "HTML nested 600 elements deep (the limit is 512)",
+        "deep-100000.html": "HTML nested 100000 elements deep (the limit is 512)",
+    }
+    assert sources(runtime.index, "acme") == {"page.html": 1, "notes.md": 1}
+
+
+def test_a_parser_crash_on_one_document_skips_only_that_document(
+    runtime: IngestRuntime, docs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = html_text.html_to_markdown
+
+    def crashes_on_one(html: str) -> str:
+        if "trigger" in html:
+            raise AttributeError("'NoneType' object has no attribute 'name'")
+        return real(html)
+
+    monkeypatch.setattr(extract, "html_to_markdown", crashes_on_one)
+    write(docs, "bad.html", "<p>trigger</p>")
+    write(docs, "good.html", "<p>Fine.</p>")
+    report = runtime.reindexer().run(docs, "acme")
+    [skipped] = report.skipped
+    assert skipped.path == "bad.html"
+    assert skipped.reason.startswith("the html parser failed: AttributeError")
+    assert sources(runtime.index, "acme") == {"good.html": 1}

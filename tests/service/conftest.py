@@ -52,9 +52,13 @@ def serve(
     base_model_dir: Path,
     vllm_url: str,
     adapters_root: Path,
+    vllm_process: VllmProcess | None = None,
+    tenant_max_tokens: int | None = None,
     **service_settings: object,
 ) -> Iterator[Service]:
-    """A service on its own data dir: acme uses acme-style@v1 (unless reassigned), globex the base."""
+    """A service on its own data dir: acme uses acme-style@v1 (unless reassigned), globex the base.
+    With `vllm_process`, the service restarts that vLLM if it dies, as under `ragserve up`.
+    `tenant_max_tokens`: each tenant's cap on an answer's tokens."""
     docs = tenant_docs(root / "docs")
     adapters = {"acme": ADAPTER_REF, "globex": ""}
     config = ServeConfig(
@@ -65,14 +69,15 @@ def serve(
                 docs=path,
                 system_prompt=f"You are the {name} assistant.",
                 adapter=adapters[name],
+                max_tokens=tenant_max_tokens,
             )
             for name, path in docs.items()
         },
     )
     options: dict[str, Any] = {"admin_key": "admin-key", **service_settings}
     settings = Settings(data_dir=root / "data", adapters_dir=adapters_root, **options)
-    app = create_app(config, settings, base_model_dir, vllm_url, embedder=embedder)
-    with running_app(app) as url:
+    app = create_app(config, settings, base_model_dir, vllm_url, embedder=embedder, vllm_process=vllm_process)
+    with running_app(app, settings) as url:
         for tenant in docs:
             httpx.post(
                 f"{url}/admin/reindex",

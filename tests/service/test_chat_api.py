@@ -2,6 +2,8 @@
 
 import concurrent.futures
 import json
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +11,11 @@ import httpx
 import openai
 import pytest
 
+from ragserve.engine.vllm_process import VllmProcess
+from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.config import BUNDLED_BASE
 from tests.conftest import write
-from tests.service.conftest import ADAPTER, KEYS, Service
+from tests.service.conftest import ADAPTER, KEYS, Service, serve
 
 
 def _client(service: Service, tenant: str = "acme") -> openai.OpenAI:
@@ -209,7 +213,70 @@ def test_admin_api_needs_the_admin_key(service: Service) -> None:
     assert response.status_code == 404
 
 
+def test_admin_reindex_takes_only_the_tenants_configured_folder(service: Service) -> None:
+    headers = {"Authorization": "Bearer admin-key"}
+    for elsewhere in (str(service.docs["globex"]), "/etc", f"{service.docs['acme']}/.."):
+        response = httpx.post(
+            f"{service.url}/admin/reindex", json={"tenant": "acme", "docs": elsewhere}, headers=headers
+        )
+        assert response.status_code == 400
+        message = response.json()["error"]["message"]
+        assert "re-indexes only acme's configured docs folder" in message
+    same = httpx.post(
+        f"{service.url}/admin/reindex",
+        json={"tenant": "acme", "docs": str(service.docs["acme"])},
+        headers=headers,
+        timeout=60,
+    )
+    assert same.status_code == 200
+    own = {p.name for p in service.docs["acme"].iterdir()}
+    hits = httpx.post(
+        f"{service.url}/v1/retrieve",
+        json={"query": "What warranty do you give?", "k": 20},
+        headers={"Authorization": f"Bearer {KEYS['acme']}"},
+    ).json()["hits"]
+    assert {h["source"] for h in hits} <= own
+
+
 def test_unused_path_is_a_json_404(service: Service, tmp_path: Path) -> None:
     response = httpx.get(f"{service.url}/v2/nothing")
     assert response.status_code == 404
     assert response.json()["error"]["type"] == "not_found_error"
+
+
+@pytest.fixture(scope="module")
+def metered(
+    tmp_path_factory: pytest.TempPathFactory,
+    embedder: DenseEmbedder,
+    base_model_dir: Path,
+    vllm: VllmProcess,
+    adapters_root: Path,
+) -> Iterator[Service]:
+    """A service whose /metrics needs RAGSERVE_METRICS_KEY."""
+    root = tmp_path_factory.mktemp("metered")
+    yield from serve(root, embedder, base_model_dir, vllm.url, adapters_root, metrics_key="metrics-key")
+
+
+def test_metrics_are_refused_without_the_metrics_key_when_one_is_set(metered: Service) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {KEYS['acme']}"}):
+        response = httpx.get(f"{metered.url}/metrics", headers=headers)
+        assert response.status_code == 401, headers
+        assert response.json()["error"]["type"] == "authentication_error"
+    scraped = httpx.get(f"{metered.url}/metrics", headers={"Authorization": "Bearer metrics-key"})
+    assert scraped.status_code == 200 and "ragserve_requests_total" in scraped.text
+
+
+def test_metrics_label_requests_by_route_template_so_scanned_paths_add_no_series(metered: Service) -> None:
+    for _ in range(100):
+        assert httpx.get(f"{metered.url}/{uuid.uuid4().hex}").status_code == 404
+    for tenant in KEYS:  # a wrong admin key: 401, and nothing changes
+        url = f"{metered.url}/admin/tenants/{tenant}/adapter"
+        assert httpx.put(url, json={"adapter": ""}, headers={"Authorization": "Bearer no"}).status_code == 401
+    text = httpx.get(f"{metered.url}/metrics", headers={"Authorization": "Bearer metrics-key"}).text
+    series = [line for line in text.splitlines() if line.startswith("ragserve_requests_total{")]
+    routes = {line.split('route="')[1].split('"')[0] for line in series}
+    # What the fixture and these tests asked for, by template; none of the 100 scanned paths.
+    asked = {"/admin/tenants/{tenant}/adapter", "/admin/reindex", "/healthz", "/metrics"}
+    assert routes <= {"<unmatched>", *asked}
+    assert sum('route="<unmatched>",status="404"' in line for line in series) == 1
+    assert sum('route="/admin/tenants/{tenant}/adapter",status="401"' in line for line in series) == 1

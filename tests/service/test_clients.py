@@ -17,7 +17,8 @@ class Battery(BaseModel):
 def test_langchain_invoke_stream_and_structured_output(service: Service) -> None:
     from langchain_openai import ChatOpenAI
 
-    llm = ChatOpenAI(model="default", base_url=f"{service.url}/v1", api_key=KEYS["acme"], max_tokens=40)  # type: ignore[arg-type]
+    options: dict[str, Any] = {"base_url": f"{service.url}/v1", "api_key": KEYS["acme"], "max_tokens": 40}
+    llm = ChatOpenAI(model="default", **options)
     assert llm.invoke(QUESTION).content
     chunks = list(llm.stream(QUESTION))
     assert "".join(str(c.content) for c in chunks)

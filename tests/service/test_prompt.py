@@ -1,3 +1,7 @@
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
 import pytest
 
 from ragserve.errors import PromptTooLongError
@@ -5,12 +9,14 @@ from ragserve.ingest.search import Hit
 from ragserve.service.prompt import (
     CONTEXT_HEADER,
     INSTRUCTION,
+    ContextPlacement,
     Message,
     PromptBuilder,
     cited_blocks,
     retrieval_query,
     system_text,
 )
+from ragserve.service.token_count import ChatTokenCounter
 
 
 def _count(messages: list[Message]) -> int:
@@ -96,6 +102,93 @@ def test_retrieval_query_uses_the_last_user_turn_first_then_recent_ones() -> Non
 
 def test_cited_blocks_are_the_in_range_bracket_numbers() -> None:
     assert cited_blocks("It runs 14 hours [2], see [1] and [9].", 3) == {1, 2}
+
+
+def _first_fit_trying_each(
+    builder: PromptBuilder, system: str, hits: Sequence[Hit], turns: list[Message], max_tokens: int
+) -> list[Message]:
+    """What fitting must choose: the first prompt that fits, trying one block fewer, then one turn fewer."""
+    budget = builder.max_model_len - max_tokens
+    blocks, conversation = list(hits), list(turns)
+    while True:
+        messages = builder._layout(system, [], blocks, conversation)
+        if builder._count(messages) <= budget or (not blocks and len(conversation) == 1):
+            return messages
+        if blocks:
+            blocks.pop()
+        else:
+            conversation = conversation[1:]
+
+
+def _conversation(n_turns: int, words: int = 50, seed: int = 0) -> list[Message]:
+    rng = random.Random(seed)
+    vocabulary = "robot battery charge warranty refund delivery hours days grinder the a of to is".split()
+    return [
+        Message("user" if i % 2 == 0 else "assistant", " ".join(rng.choices(vocabulary, k=words)))
+        for i in range(n_turns - 1)
+    ] + [Message("user", "How long does the battery last?")]
+
+
+class _Counted:
+    """An exact counter that counts its own calls."""
+
+    def __init__(self, count: Callable[[list[Message]], int]) -> None:
+        self.count = count
+        self.calls = 0
+
+    def __call__(self, messages: list[Message]) -> int:
+        self.calls += 1
+        return self.count(messages)
+
+
+def _each(messages: list[Message]) -> list[int]:
+    return [_count([m]) for m in messages]
+
+
+@pytest.mark.parametrize("n_turns", [50, 200, 800])
+@pytest.mark.parametrize("context", ["system", "user"])
+def test_fitting_a_long_conversation_counts_the_whole_prompt_a_few_times_not_once_per_turn(
+    n_turns: int, context: ContextPlacement
+) -> None:
+    exact = _Counted(_count)
+    builder = PromptBuilder(exact, 2000, context, count_each=_each)
+    prompt = builder.build("S", [_hit(i) for i in range(1, 5)], _conversation(n_turns), 200)
+    assert prompt.tokens <= 1800 and prompt.blocks == []
+    assert exact.calls <= 4
+
+
+@pytest.mark.parametrize(
+    "estimate",
+    [lambda n: n, lambda n: n + 7, lambda n: n // 2, lambda n: n * 2, lambda n: 1],
+    ids=["exact", "off-by-7", "half", "double", "useless"],
+)
+@pytest.mark.parametrize("context", ["system", "user"])
+def test_fitting_keeps_what_trying_each_candidate_kept_whatever_the_estimates(
+    estimate: Callable[[int], int], context: ContextPlacement
+) -> None:
+    builder = PromptBuilder(_count, 700, context, count_each=lambda ms: [estimate(n) for n in _each(ms)])
+    hits = [_hit(i, words=40 * i) for i in range(1, 6)]
+    for n_turns, max_tokens in ((1, 300), (4, 200), (9, 100), (30, 100)):
+        turns = _conversation(n_turns, words=20, seed=n_turns)
+        prompt = builder.build("S", hits, turns, max_tokens)
+        assert prompt.messages == _first_fit_trying_each(builder, "S", hits, turns, max_tokens)
+        assert prompt.tokens == _count(prompt.messages) <= 700 - max_tokens
+
+
+def test_with_the_real_tokenizer_200_turns_fit_in_a_few_exact_counts(base_model_dir: Path) -> None:
+    tokens = ChatTokenCounter.load(base_model_dir)
+    exact = _Counted(tokens.chat)
+    builder = PromptBuilder(exact, 2048, "user", count_each=tokens.each)
+    hits = [_hit(i, words=60) for i in range(1, 5)]
+    prompt = builder.build("Be brief.", hits, _conversation(200), 200)
+    assert exact.calls <= 4
+    assert prompt.tokens == tokens.chat(prompt.messages) <= 2048 - 200
+    # On a conversation short enough to try every candidate, it keeps exactly what that keeps.
+    for n_turns, max_model_len in ((30, 2048), (6, 900), (2, 600)):
+        builder = PromptBuilder(tokens.chat, max_model_len, "user", count_each=tokens.each)
+        turns = _conversation(n_turns, seed=n_turns)
+        expected = _first_fit_trying_each(builder, "Be brief.", hits, turns, 200)
+        assert builder.build("Be brief.", hits, turns, 200).messages == expected
 
 
 def test_retrieved_text_is_delimited_data_that_cannot_close_its_block_or_forge_a_citation() -> None:

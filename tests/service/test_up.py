@@ -1,6 +1,8 @@
 """`ragserve up` as a real process: it serves, SIGTERM lets an in-flight stream finish before it exits, and a
-vLLM it started itself runs on its own cores and stops with it."""
+vLLM it started itself runs on its own cores, behind its own key, without the API's secrets, and stops with
+it."""
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -12,8 +14,10 @@ import httpx
 import pytest
 
 from ragserve.engine.cpu_placement import bound_cpus
+from ragserve.engine.vllm_client import VllmClient
 from ragserve.engine.vllm_process import VllmProcess, free_port, wait_for_ok
 from ragserve.service import registration
+from ragserve.service.config import BUNDLED_BASE
 from tests.service.conftest import KEYS, tenant_docs
 
 
@@ -86,13 +90,48 @@ def _vllm_child(pid: int) -> int:
     raise AssertionError(f"process {pid} has started no vLLM")
 
 
+def _environment(pid: int) -> dict[str, str]:
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+    return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+
+
+def _served_models(url: str, key: str) -> set[str]:
+    async def ask() -> set[str]:
+        client = VllmClient(url, api_key=key)
+        try:
+            return await client.served_models()
+        finally:
+            await client.aclose()
+
+    return asyncio.run(ask())
+
+
+def _check_vllm_is_keyed_and_has_no_api_secrets(
+    vllm_pid: int, vllm_url: str, secrets: dict[str, str]
+) -> None:
+    """Its key is in its environment, not its argv; /v1 refuses a call without it, /health does not."""
+    env = _environment(vllm_pid)
+    key = env["VLLM_API_KEY"]
+    assert len(key) >= 32 and key.encode() not in Path(f"/proc/{vllm_pid}/cmdline").read_bytes()
+    assert not set(secrets) & set(env) and not set(secrets.values()) & set(env.values())
+    assert not any(name.startswith("RAGSERVE_") for name in env)
+    assert httpx.get(f"{vllm_url}/v1/models", timeout=10).status_code == 401
+    assert (
+        httpx.get(f"{vllm_url}/v1/models", timeout=10, headers={"Authorization": "Bearer wrong"}).status_code
+        == 401
+    )
+    assert httpx.get(f"{vllm_url}/health", timeout=10).status_code == 200
+    assert BUNDLED_BASE in _served_models(vllm_url, key)
+
+
 def test_up_starts_its_own_vllm_keeps_off_its_cores_and_stops_it(
     tmp_path: Path, llm_in_data_dir: Path, data_dir: Path
 ) -> None:
     port, vllm_port = free_port(), free_port()
     cmd = [sys.executable, "-m", "ragserve.cli.main", "up", "--config", str(_config(tmp_path)),
            "--port", str(port), "--data-dir", str(data_dir)]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAGSERVE_VLLM_PORT": str(vllm_port)}
+    secrets = {"RAGSERVE_ADMIN_KEY": "an-admin-key-for-the-test", "GLOBEX_API_KEY": KEYS["globex"]}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAGSERVE_VLLM_PORT": str(vllm_port), **secrets}
     log_path = tmp_path / "up.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -102,8 +141,10 @@ def test_up_starts_its_own_vllm_keeps_off_its_cores_and_stops_it(
         body = {"messages": [{"role": "user", "content": "When do refunds apply?"}], "max_tokens": 8}
         answer = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60,
                             headers={"Authorization": f"Bearer {KEYS['globex']}"})  # fmt: skip
-        assert answer.status_code == 200 and answer.json()["citations"]
-        ours, compute = os.sched_getaffinity(0), bound_cpus(_vllm_child(proc.pid))
+        assert answer.status_code == 200 and answer.json()["citations"]  # so the API sent vLLM its key
+        vllm_pid = _vllm_child(proc.pid)
+        _check_vllm_is_keyed_and_has_no_api_secrets(vllm_pid, vllm_url, secrets)
+        ours, compute = os.sched_getaffinity(0), bound_cpus(vllm_pid)
         if len(ours) > 1:  # vLLM binds its compute threads; the API takes the CPUs it left
             assert compute and os.sched_getaffinity(proc.pid) == ours - compute
             assert "off vLLM's compute cores" in log_path.read_text()
