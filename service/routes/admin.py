@@ -40,7 +40,9 @@ async def reindex(body: ReindexRequest, state: StateDep) -> dict[str, Any]:
     tenant = state.config.tenants.get(body.tenant)
     if tenant is None:
         raise InvalidTenantError(f"unknown tenant {body.tenant!r}")
-    report = await asyncio.to_thread(state.ingest.reindexer().run, body.docs or tenant.docs, body.tenant)
+    # After a model or chunking change, the rebuilt index goes live once it holds every configured tenant.
+    run = state.ingest.reindexer().run
+    report = await asyncio.to_thread(run, body.docs or tenant.docs, body.tenant, tenants=state.config.tenants)
     return report.to_json()
 
 
