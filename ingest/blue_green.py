@@ -27,9 +27,14 @@ from qdrant_client import models as qm
 
 from ragserve.ingest.index import IndexSpec, QdrantIndex
 
-__all__ = ["BuildTarget", "Collections", "LiveCollection"]
+__all__ = ["BuildTarget", "Collections", "LiveCollection", "physical_name"]
 
 _BUILT = "ragserve_built:"  # + tenant: a collection-metadata mark, one key per tenant so marks never race
+
+
+def physical_name(alias: str, spec: IndexSpec) -> str:
+    """The collection that holds vectors made with spec, served under alias once complete."""
+    return f"{alias}__{spec.fingerprint}"
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ class Collections:
         self._physical = re.compile(rf"^{re.escape(self.alias)}__[0-9a-f]{{16}}$")
 
     def physical_name(self, spec: IndexSpec) -> str:
-        return f"{self.alias}__{spec.fingerprint}"
+        return physical_name(self.alias, spec)
 
     def live_name(self) -> str | None:
         """The collection queries reach now, or None before the first index."""
