@@ -88,12 +88,10 @@ class Collections:
             else:
                 name = self.physical_name(spec)
             view = self.index.view(name)
-            if name != live and name in self._collection_names():
-                view.ensure_payload_indexes()  # a killed build: resumed where it stopped
-            elif name != live:
-                view.create(spec)
+            if name == live or name in self._collection_names():
+                view.ensure_payload_indexes()  # the live one, or a killed build resumed where it stopped
             else:
-                view.ensure_payload_indexes()
+                view.create(spec)
             self._delete_orphans(keep={live, name})
             if live is None:
                 self._point_alias_at(name)
@@ -127,7 +125,7 @@ class Collections:
                 for key, value in self.index.view(target.name).metadata().items()
                 if key.startswith(_BUILT) and value
             }
-            missing = sorted(needed - built - {tenant})
+            missing = sorted(needed - built)
             if not missing:
                 self._switch(live, target.name)
             return missing

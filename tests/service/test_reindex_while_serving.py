@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from ragserve.engine.vllm_process import free_port
 from ragserve.ingest.blue_green import Collections
@@ -80,7 +81,7 @@ def test_a_chunking_change_is_rebuilt_beside_the_live_index_while_the_service_an
     # The service restarted with smaller chunks: it serves the old index until its rebuild is complete.
     tenants = {name: TenantConfig(api_key=KEYS[name], docs=path) for name, path in docs.items()}
     config = ServeConfig(model=ModelConfig(max_model_len=2048, max_tokens=40), tenants=tenants)
-    after = Settings(data_dir=before.data_dir, chunk_tokens=100, admin_key="admin-key")
+    after = Settings(data_dir=before.data_dir, chunk_tokens=100, admin_key=SecretStr("admin-key"))
     vllm_url = f"http://127.0.0.1:{free_port()}"  # retrieval and re-indexing never call vLLM
     app = create_app(config, after, base_model_dir, vllm_url, embedder=embedder)
     with running_app(app) as url:
