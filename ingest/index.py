@@ -15,7 +15,7 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from ragserve.errors import IndexMismatchError, IndexNotFoundError, StoreLockedError, StoreUnavailableError
+from ragserve.errors import StoreLockedError, StoreUnavailableError
 from ragserve.ingest.chunking import Chunk
 from ragserve.ingest.sparse import SparseEmbedding
 from ragserve.settings import Settings
@@ -40,7 +40,7 @@ def _locked(
     """The embedded client is not thread-safe, and the service searches while the writer thread writes."""
 
     def wrapper(self: "QdrantIndex", /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with self._lock:
+        with self.lock:
             return method(self, *args, **kwargs)
 
     functools.update_wrapper(wrapper, method)
@@ -80,12 +80,20 @@ class DocState:
 
 
 class QdrantIndex:
-    """One collection holding every tenant's chunks, partitioned by the `tenant` payload key."""
+    """One collection holding every tenant's chunks, partitioned by the `tenant` payload key.
 
-    def __init__(self, client: QdrantClient, collection: str) -> None:
+    `collection` is the name the service queries: an alias of the live physical collection (see
+    blue_green.py). `view(name)` reads and writes one physical collection through the same client and lock.
+    """
+
+    def __init__(self, client: QdrantClient, collection: str, lock: "threading.RLock | None" = None) -> None:
         self.client = client
         self.collection = collection
-        self._lock = threading.RLock()
+        self.lock = lock if lock is not None else threading.RLock()
+
+    def view(self, collection: str) -> "QdrantIndex":
+        """The same store, reading and writing the named collection."""
+        return QdrantIndex(self.client, collection, self.lock)
 
     @classmethod
     def connect(cls, settings: Settings) -> "QdrantIndex":
@@ -118,38 +126,19 @@ class QdrantIndex:
         self.client.get_collections()
 
     @_locked
-    def ensure_collection(self, spec: IndexSpec) -> bool:
-        """Creates the collection for spec, or rebuilds it empty if it was made with another spec."""
-        rebuilt = False
-        if self.client.collection_exists(self.collection):
-            if self._fingerprint() == spec.fingerprint:
-                self._ensure_payload_indexes()
-                return False
-            self.client.delete_collection(self.collection)
-            rebuilt = True
+    def create(self, spec: IndexSpec) -> None:
+        """Creates this collection for spec's vectors, with spec recorded in its metadata."""
         self.client.create_collection(
             self.collection,
             vectors_config={DENSE: qm.VectorParams(size=spec.dim, distance=qm.Distance.COSINE)},
             sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
             metadata=spec.metadata(),
         )
-        self._ensure_payload_indexes()
-        return rebuilt
+        self.ensure_payload_indexes()
 
     @_locked
-    def require(self, spec: IndexSpec) -> None:
-        """Refuses to read an index whose vectors came from another model or other settings."""
-        if not self.client.collection_exists(self.collection):
-            raise IndexNotFoundError(
-                "nothing is indexed yet: run `ragserve reindex DOCS_DIR --tenant T` first"
-            )
-        if self._fingerprint() != spec.fingerprint:
-            built = self.client.get_collection(self.collection).config.metadata or {}
-            raise IndexMismatchError(
-                f"the index was built with embedding model {built.get('embedding_model')!r} and chunking "
-                f"{built.get('chunking')}; these settings use {spec.embedding_model!r} and {spec.chunking}. "
-                "Run `ragserve reindex` to rebuild it"
-            )
+    def metadata(self) -> dict[str, Any]:
+        return dict(self.client.get_collection(self.collection).config.metadata or {})
 
     @_locked
     def document_states(self, tenant: str) -> dict[str, DocState]:
@@ -275,11 +264,8 @@ class QdrantIndex:
             if offset is None:
                 return
 
-    def _fingerprint(self) -> str | None:
-        metadata = self.client.get_collection(self.collection).config.metadata or {}
-        return metadata.get("ragserve_fingerprint")
-
-    def _ensure_payload_indexes(self) -> None:
+    @_locked
+    def ensure_payload_indexes(self) -> None:
         # Created before any data is loaded. `tenant` partitions the storage on a server; `source` and
         # `chunk_index` serve the re-index deletes. The embedded store ignores payload indexes and says so.
         indexes: dict[str, qm.PayloadSchemaParams] = {

@@ -3,17 +3,20 @@
 The plan is derived from the index itself, never from a side file: a document counts as indexed only when
 all its points carry its current hash and none is missing. A run killed half-way leaves documents that fail
 that test, so the next run simply does them again; deterministic point ids make the re-do overwrite, not add.
+A run with another model or chunking writes to a new collection beside the live one (blue_green.py), with
+the same plan: a killed build resumes the same way.
 """
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ragserve.errors import SkipDocument
+from ragserve.ingest.blue_green import Collections
 from ragserve.ingest.chunking import Chunk, Chunker
 from ragserve.ingest.embedding import Embedder
 from ragserve.ingest.extract import extract_text
@@ -25,6 +28,9 @@ from ragserve.ingest.tenancy import check_tenant
 __all__ = ["ReindexReport", "Reindexer"]
 
 ProgressCallback = Callable[[int, int], None]  # (documents done, documents to do)
+# Where a run wrote: the live collection in place, a new one beside it that is not live yet, or a new one
+# that went live at the end of this run.
+IndexChange = Literal["updated", "building", "switched"]
 
 
 @dataclass
@@ -36,6 +42,8 @@ class ReindexReport:
     chunks_embedded: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
+    index: IndexChange = "updated"
+    waiting_for: list[str] = field(default_factory=list)  # tenants still to re-index before the switch
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ReindexReport":
@@ -43,7 +51,13 @@ class ReindexReport:
         counts = {
             name: int(data[name]) for name in ("added", "updated", "deleted", "unchanged", "chunks_embedded")
         }
-        return cls(**counts, skipped=skipped, seconds=float(data.get("seconds", 0.0)))
+        return cls(
+            **counts,
+            skipped=skipped,
+            seconds=float(data.get("seconds", 0.0)),
+            index=data.get("index", "updated"),
+            waiting_for=[str(t) for t in data.get("waiting_for", [])],
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +68,8 @@ class ReindexReport:
             "chunks_embedded": self.chunks_embedded,
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
             "seconds": round(self.seconds, 3),
+            "index": self.index,
+            "waiting_for": self.waiting_for,
         }
 
 
@@ -89,26 +105,40 @@ class Reindexer:
         self.max_file_bytes = max_file_bytes
         self.batch_size = batch_size
 
-    def run(self, docs_dir: Path, tenant: str, progress: ProgressCallback | None = None) -> ReindexReport:
+    def run(
+        self,
+        docs_dir: Path,
+        tenant: str,
+        progress: ProgressCallback | None = None,
+        tenants: Collection[str] | None = None,
+    ) -> ReindexReport:
+        """`tenants`: all the tenants a rebuilt collection must hold before it goes live (a config's);
+        by default those of the live collection."""
         started = time.perf_counter()
         check_tenant(tenant)
         scan = scan_folder(docs_dir, self.max_file_bytes)
-        self.index.ensure_collection(self.spec)
-        states = self.index.document_states(tenant)
+        collections = Collections(self.index)
+        target = collections.target(self.spec)
+        index = self.index.view(target.name)
+        collections.begin_tenant(target, tenant)
+        states = index.document_states(tenant)
         report = ReindexReport(skipped=list(scan.skipped))
 
         present = {f.doc_id for f in scan.files} | {s.path for s in scan.skipped if s.keeps_old_version}
         gone = sorted(set(states) - present)
-        self.index.delete_documents(tenant, gone)
+        index.delete_documents(tenant, gone)
         report.deleted = len(gone)
 
         todo = [f for f in scan.files if _needs_work(f, states.get(f.doc_id))]
         report.unchanged = len(scan.files) - len(todo)
-        with _Writer(self, tenant) as writer:
+        with _Writer(self, index, tenant) as writer:
             for done, source in enumerate(todo, start=1):
                 self._index_document(source, states.get(source.doc_id), writer, report)
                 if progress:
                     progress(done, len(todo))
+        if target.building:
+            report.waiting_for = collections.finish_tenant(target, tenant, tenants)
+            report.index = "building" if report.waiting_for else "switched"
         report.skipped.sort(key=lambda s: s.path)
         report.seconds = time.perf_counter() - started
         return report
@@ -127,7 +157,7 @@ class Reindexer:
             report.skipped.append(Skipped(source.doc_id, skip.reason))
             # A good old version stays searchable; half of one (from a killed run) does not.
             if state is not None and not state.complete:
-                self.index.delete_documents(writer.tenant, [source.doc_id])
+                writer.index.delete_documents(writer.tenant, [source.doc_id])
             return
         trim = state is not None and state.max_index >= len(chunks)
         writer.add(chunks, _Pending(source.doc_id, loaded.sha256, len(chunks), trim, len(chunks)))
@@ -154,8 +184,9 @@ class _Writer:
     # length, so bigger calls waste less compute on padding.
     _BATCHES_PER_FLUSH = 8
 
-    def __init__(self, reindexer: Reindexer, tenant: str) -> None:
+    def __init__(self, reindexer: Reindexer, index: QdrantIndex, tenant: str) -> None:
         self.r = reindexer
+        self.index = index
         self.tenant = tenant
         self._chunks: list[Chunk] = []
         self._docs: dict[str, _Pending] = {}
@@ -208,7 +239,7 @@ class _Writer:
     ) -> None:
         # BM25 runs here, on the writer thread, so it overlaps with the next batch's embedding.
         sparse = [self.r.sparse.encode_document(c.embed_text) for c in batch]
-        self.r.index.upsert(self.tenant, batch, dense, sparse, meta)
+        self.index.upsert(self.tenant, batch, dense, sparse, meta)
         for doc in finished:
             if doc.trim_tail:
-                self.r.index.delete_tail(self.tenant, doc.source, doc.n_chunks)
+                self.index.delete_tail(self.tenant, doc.source, doc.n_chunks)

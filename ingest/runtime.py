@@ -1,5 +1,6 @@
 """Builds the ingest components from settings, once, and hands them to the commands that need them."""
 
+import threading
 from functools import cached_property
 from types import TracebackType
 
@@ -21,6 +22,8 @@ class IngestRuntime:
         self.settings = settings
         self.index = index
         self._given_embedder = embedder
+        self._other_embedders: dict[str, Embedder] = {}
+        self._loading = threading.Lock()
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> "IngestRuntime":
@@ -44,6 +47,17 @@ class IngestRuntime:
             return self._given_embedder
         s = self.settings
         return DenseEmbedder.load(s.embedding_model, s.models_dir, s.embed_batch_size)
+
+    def embedder_for(self, model: str) -> Embedder:
+        """The settings' embedder, or another model an index was built with (loaded once, kept)."""
+        own = self._given_embedder.name if self._given_embedder is not None else self.settings.embedding_model
+        if model == own:
+            return self.embedder
+        with self._loading:
+            if model not in self._other_embedders:
+                s = self.settings
+                self._other_embedders[model] = DenseEmbedder.load(model, s.models_dir, s.embed_batch_size)
+            return self._other_embedders[model]
 
     @cached_property
     def sparse(self) -> Bm25Encoder:
@@ -71,4 +85,4 @@ class IngestRuntime:
         )
 
     def retriever(self) -> Retriever:
-        return Retriever(self.index, self.embedder, self.sparse, self.spec)
+        return Retriever(self.index, self.embedder_for, self.sparse)

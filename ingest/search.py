@@ -1,10 +1,20 @@
-"""Hybrid retrieval for one tenant: the one search function the CLI and the chat service both call."""
+"""Hybrid retrieval for one tenant: the one search function the CLI and the chat service both call.
 
+Queries go to the live collection and are embedded with the model it was built with, read from its
+metadata, not from the settings: during a rebuild with another model the old index keeps answering, and
+when the alias moves to the new one the next query follows it (blue_green.py).
+"""
+
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from qdrant_client import models as qm
+
+from ragserve.errors import IndexMismatchError, IndexNotFoundError
+from ragserve.ingest.blue_green import Collections, LiveCollection
 from ragserve.ingest.embedding import Embedder
-from ragserve.ingest.index import IndexSpec, QdrantIndex, SearchMode
+from ragserve.ingest.index import SCHEMA_VERSION, QdrantIndex, SearchMode
 from ragserve.ingest.sparse import Bm25Encoder
 from ragserve.ingest.tenancy import check_tenant
 
@@ -31,36 +41,89 @@ class Retriever:
     def __init__(
         self,
         index: QdrantIndex,
-        embedder: Embedder,
+        embedder_for: Callable[[str], Embedder],
         sparse: Bm25Encoder,
-        spec: IndexSpec,
         prefetch_limit: int = 40,
     ) -> None:
+        """`embedder_for`: the embedder for a model name (the live collection's)."""
         self.index = index
-        self.embedder = embedder
+        self.collections = Collections(index)
+        self.embedder_for = embedder_for
         self.sparse = sparse
-        self.spec = spec
         self.prefetch_limit = prefetch_limit
-        self._checked = False
+        self._checked: tuple[str, Embedder] | None = None  # the live collection last seen, and its embedder
+
+    @property
+    def embedder(self) -> Embedder:
+        """The model the live collection was built with."""
+        return self._live_embedder()[1]
 
     def search(self, tenant: str, query: str, k: int = 5, mode: SearchMode = "hybrid") -> list[Hit]:
         check_tenant(tenant)
-        if not self._checked:
-            self.index.require(self.spec)
-            self._checked = True
+        name, embedder = self._live_embedder()
         if not query.strip():
             return []
-        dense = self.embedder.embed_query(query)
         sparse = self.sparse.encode_query(query)
-        points = self.index.query(tenant, dense, sparse, k, max(self.prefetch_limit, k), mode)
-        return [
-            Hit(
-                source=str(p.payload["source"]),
-                heading=str(p.payload.get("heading", "")),
-                chunk_id=str(p.id),
-                score=float(p.score),
-                text=str(p.payload["text"]),
+        dense = embedder.embed_query(query)
+        for _attempt in range(3):
+            try:
+                with self.index.lock:  # in this process, no switch can fall between the check and the query
+                    if self.collections.live_name() == name:
+                        limit = max(self.prefetch_limit, k)
+                        return _hits(self.index.view(name).query(tenant, dense, sparse, k, limit, mode))
+            except Exception:
+                if self.collections.live_name() == name:
+                    raise  # a real failure, not a collection deleted by another process's switch
+            # The alias moved since it was read: follow it, with that collection's model.
+            name, moved = self._live_embedder()
+            if moved is not embedder:
+                embedder, dense = moved, moved.embed_query(query)
+        raise IndexNotFoundError("the live index kept changing during the query; try again")
+
+    def _live_embedder(self) -> tuple[str, Embedder]:
+        name = self.collections.live_name()
+        if name is None:
+            raise IndexNotFoundError(
+                "nothing is indexed yet: run `ragserve reindex DOCS_DIR --tenant T` first"
             )
-            for p in points
-            if p.payload
-        ]
+        if self._checked is None or self._checked[0] != name:
+            live = self.collections.live()
+            if live is None:
+                raise IndexNotFoundError("the index disappeared: run `ragserve reindex DOCS_DIR --tenant T`")
+            self._checked = (live.name, self._compatible_embedder(live))
+        return self._checked
+
+    def _compatible_embedder(self, live: LiveCollection) -> Embedder:
+        built = live.metadata
+        model = built.get("embedding_model")
+        if built.get("ragserve_schema") != SCHEMA_VERSION or not isinstance(model, str):
+            raise IndexMismatchError(
+                f"the collection {live.name!r} was not built by this version of ragserve: "
+                "run `ragserve reindex` to rebuild it"
+            )
+        if built.get("sparse") != self.sparse.params:
+            raise IndexMismatchError(
+                f"the index's BM25 vectors were made with {built.get('sparse')}, this version makes "
+                f"{self.sparse.params}: run `ragserve reindex` to rebuild it"
+            )
+        embedder = self.embedder_for(model)
+        if embedder.dim != built.get("dim"):
+            raise IndexMismatchError(
+                f"the index was built with {model!r} ({built.get('dim')} dimensions); that name now loads a "
+                f"model of {embedder.dim}: run `ragserve reindex` to rebuild it"
+            )
+        return embedder
+
+
+def _hits(points: list[qm.ScoredPoint]) -> list[Hit]:
+    return [
+        Hit(
+            source=str(p.payload["source"]),
+            heading=str(p.payload.get("heading", "")),
+            chunk_id=str(p.id),
+            score=float(p.score),
+            text=str(p.payload["text"]),
+        )
+        for p in points
+        if p.payload
+    ]

@@ -66,14 +66,22 @@ def vllm_for(
 
 
 def index_tenants(cfg: ServeConfig, settings: Settings, say: Callable[[str], None]) -> None:
-    """Re-indexes every tenant's docs folder: only what changed is embedded again."""
+    """Re-indexes every tenant's docs folder: only what changed is embedded again. After a model or
+    chunking change the new index is built beside the old one and goes live once all tenants are in it."""
     with IngestRuntime.open(settings) as runtime:
         for name, tenant in cfg.tenants.items():
-            report = runtime.reindexer().run(tenant.docs, name)
+            report = runtime.reindexer().run(tenant.docs, name, tenants=cfg.tenants)
             counts = f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged"
-            say(f"indexed {name}: {counts}, {len(report.skipped)} skipped")
+            say(f"indexed {name}: {counts}, {len(report.skipped)} skipped{_INDEX_NOTES[report.index]}")
             for skipped in report.skipped:
                 say(f"  skipped {skipped.path}: {skipped.reason}")
+
+
+_INDEX_NOTES = {
+    "updated": "",
+    "building": " (into the new index: model or chunking changed)",
+    "switched": "; the rebuilt index is live now",
+}
 
 
 @contextmanager

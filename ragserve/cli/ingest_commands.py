@@ -23,6 +23,7 @@ from ragserve.cli.common import (
 from ragserve.cli.query_file import QueryLine, read_queries
 from ragserve.cli.via_service import reindex_via_service
 from ragserve.errors import StoreLockedError
+from ragserve.ingest.blue_green import Collections
 from ragserve.ingest.index import SearchMode
 from ragserve.ingest.reindex import ReindexReport
 from ragserve.ingest.runtime import IngestRuntime
@@ -128,7 +129,7 @@ def stats(
     check_tenant(tenant)
     with IngestRuntime.open(make_settings(data_dir, qdrant_url)) as runtime:
         index = runtime.index
-        exists = index.client.collection_exists(index.collection)
+        exists = Collections(index).live_name() is not None
         counts = {
             "documents": index.count_documents(tenant) if exists else 0,
             "chunks": index.count_chunks(tenant) if exists else 0,
@@ -147,6 +148,13 @@ def _print_report(report: ReindexReport, json_out: bool) -> None:
         f"added {report.added}, updated {report.updated}, deleted {report.deleted}, "
         f"unchanged {report.unchanged}; embedded {report.chunks_embedded} chunks in {report.seconds:.1f}s"
     )
+    if report.index == "building":
+        out.print(
+            "the model or chunking changed: this tenant went into a new index beside the live one, which "
+            f"keeps serving until these tenants are re-indexed too: {', '.join(report.waiting_for)}"
+        )
+    elif report.index == "switched":
+        out.print("the rebuilt index is complete and live now; the old one is deleted")
     for skipped in report.skipped:
         out.print(escape(f"  skipped {skipped.path}: {skipped.reason}"), highlight=False, soft_wrap=True)
 

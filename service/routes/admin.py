@@ -55,7 +55,9 @@ async def reindex(body: ReindexRequest, state: StateDep) -> dict[str, Any]:
         raise DocsDirError(
             f"{body.docs}: the service re-indexes only {body.tenant}'s configured docs folder, {tenant.docs}"
         )
-    report = await asyncio.to_thread(state.ingest.reindexer().run, tenant.docs, body.tenant)
+    # After a model or chunking change, the rebuilt index goes live once it holds every configured tenant.
+    run = state.ingest.reindexer().run
+    report = await asyncio.to_thread(run, tenant.docs, body.tenant, tenants=state.config.tenants)
     return report.to_json()
 
 

@@ -40,6 +40,8 @@ def test_reindex_json_prints_one_object_with_the_documented_keys(shared_model: N
         "chunks_embedded",
         "skipped",
         "seconds",
+        "index",
+        "waiting_for",
     }
     assert (report["added"], report["chunks_embedded"]) == (1, 1)
     assert report["skipped"] == [{"path": "b.md", "reason": "not UTF-8 (invalid byte at offset 0)"}]

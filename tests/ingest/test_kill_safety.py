@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from ragserve.ingest.blue_green import physical_name
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.settings import Settings
@@ -22,10 +23,19 @@ from tests.ingest.indexed import point_set
 N_FILES = 90
 
 
-def _reindex_process(docs: Path, data_dir: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "RAGSERVE_DATA_DIR": str(data_dir), "RAGSERVE_EMBED_BATCH_SIZE": "8"}
+def _reindex_process(docs: Path, data_dir: Path, **settings: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "RAGSERVE_DATA_DIR": str(data_dir), "RAGSERVE_EMBED_BATCH_SIZE": "8", **settings}
     cmd = [sys.executable, "-m", "ragserve.cli.main", "reindex", str(docs), "--tenant", "acme", "--json"]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _store_of(settings: Settings, embedder: DenseEmbedder) -> Path:
+    """The SQLite file of the collection these settings write to: `<alias>__<fingerprint>`."""
+    with IngestRuntime.open(
+        settings.model_copy(update={"data_dir": settings.data_dir.parent / "probe"}), embedder
+    ) as rt:
+        name = physical_name(settings.collection, rt.spec)
+    return settings.data_dir / "qdrant" / "collection" / name / "storage.sqlite"
 
 
 def _stored_points(store: Path) -> int:
@@ -65,7 +75,7 @@ def test_reindex_after_kill_leaves_exactly_the_points_of_a_clean_run(
     docs = tmp_path / "docs"
     make_corpus(docs, N_FILES)
     killed_dir = tmp_path / "killed"
-    store = killed_dir / "qdrant" / "collection" / "ragserve" / "storage.sqlite"
+    store = _store_of(Settings(data_dir=killed_dir), embedder)
     rng = random.Random(1234)
 
     # Kill a first run, then change and delete documents and kill the run that repairs it.
@@ -86,3 +96,32 @@ def test_reindex_after_kill_leaves_exactly_the_points_of_a_clean_run(
     clean = _snapshot(Settings(data_dir=tmp_path / "clean"), embedder, docs)
     assert finished == clean
     assert len({p["source"] for p in clean.values()}) == N_FILES - 5
+
+
+@pytest.mark.slow
+def test_a_rebuild_killed_midway_leaves_the_old_index_live_and_the_next_run_switches(
+    tmp_path: Path, embedder: DenseEmbedder
+) -> None:
+    docs = tmp_path / "docs"
+    make_corpus(docs, N_FILES)
+    live = Settings(data_dir=tmp_path / "data")
+    rebuilt = live.model_copy(update={"chunk_tokens": 100})
+    old = _snapshot(live, embedder, docs)
+    build_store = _store_of(rebuilt, embedder)
+
+    proc = _reindex_process(docs, live.data_dir, RAGSERVE_CHUNK_TOKENS="100")
+    _kill_once_writing(proc, build_store, random.Random(99))
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read() if proc.stderr else ""
+    with IngestRuntime.open(live, embedder) as rt:
+        # The alias still points at the old, complete collection; the half build waits beside it.
+        assert point_set(rt.index, "acme") == old
+        build = rt.index.view(build_store.parent.name)
+        assert build.count_chunks("acme") > 0
+        assert rt.retriever().search("acme", "warranty")
+
+    finished = _snapshot(rebuilt, embedder, docs)
+    clean = _snapshot(Settings(data_dir=tmp_path / "clean", chunk_tokens=100), embedder, docs)
+    assert finished == clean
+    assert finished != old
+    with IngestRuntime.open(live, embedder) as rt:
+        assert [c.name for c in rt.index.client.get_collections().collections] == [build_store.parent.name]
