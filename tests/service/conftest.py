@@ -88,12 +88,21 @@ def serve(
         yield Service(url, docs, root / "data")
 
 
-@pytest.fixture(scope="module")
-def service(
-    tmp_path_factory: pytest.TempPathFactory,
-    embedder: DenseEmbedder,
-    base_model_dir: Path,
-    vllm: VllmProcess,
-    adapters_root: Path,
-) -> Iterator[Service]:
-    yield from serve(tmp_path_factory.mktemp("service"), embedder, base_model_dir, vllm.url, adapters_root)
+def service_fixture(name: str, **options: Any) -> Any:
+    """A module's service on the session's vLLM, with `serve`'s options."""
+
+    @pytest.fixture(scope="module")
+    def fixture(
+        tmp_path_factory: pytest.TempPathFactory,
+        embedder: DenseEmbedder,
+        base_model_dir: Path,
+        vllm: VllmProcess,
+        adapters_root: Path,
+    ) -> Iterator[Service]:
+        root = tmp_path_factory.mktemp(name)
+        yield from serve(root, embedder, base_model_dir, vllm.url, adapters_root, **options)
+
+    return fixture
+
+
+service = service_fixture("service")

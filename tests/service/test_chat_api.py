@@ -3,7 +3,6 @@
 import concurrent.futures
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +10,9 @@ import httpx
 import openai
 import pytest
 
-from ragserve.engine.vllm_process import VllmProcess
-from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.config import BUNDLED_BASE
 from tests.conftest import write
-from tests.service.conftest import ADAPTER, KEYS, Service, serve
+from tests.service.conftest import ADAPTER, KEYS, Service, service_fixture
 
 
 def _client(service: Service, tenant: str = "acme") -> openai.OpenAI:
@@ -244,17 +241,8 @@ def test_unused_path_is_a_json_404(service: Service, tmp_path: Path) -> None:
     assert response.json()["error"]["type"] == "not_found_error"
 
 
-@pytest.fixture(scope="module")
-def metered(
-    tmp_path_factory: pytest.TempPathFactory,
-    embedder: DenseEmbedder,
-    base_model_dir: Path,
-    vllm: VllmProcess,
-    adapters_root: Path,
-) -> Iterator[Service]:
-    """A service whose /metrics needs RAGSERVE_METRICS_KEY."""
-    root = tmp_path_factory.mktemp("metered")
-    yield from serve(root, embedder, base_model_dir, vllm.url, adapters_root, metrics_key="metrics-key")
+# A service whose /metrics needs RAGSERVE_METRICS_KEY.
+metered = service_fixture("metered", metrics_key="metrics-key")
 
 
 def test_metrics_are_refused_without_the_metrics_key_when_one_is_set(metered: Service) -> None:

@@ -1,31 +1,16 @@
 """Schemathesis against the app's own OpenAPI schema, with the real vLLM and index behind it: whatever a
 client sends that the schema allows or nearly allows, no answer is a server error."""
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.core.result import Ok
 
-from ragserve.engine.vllm_process import VllmProcess
-from ragserve.ingest.embedding import DenseEmbedder
-from tests.service.conftest import KEYS, Service, serve
+from tests.service.conftest import KEYS, Service, service_fixture
 
-
-@pytest.fixture(scope="module")
-def fuzzed(
-    tmp_path_factory: pytest.TempPathFactory,
-    embedder: DenseEmbedder,
-    base_model_dir: Path,
-    vllm: VllmProcess,
-    adapters_root: Path,
-) -> Iterator[Service]:
-    """A tenant cap of 8 answer tokens keeps every generated chat short (a larger ask is a 400)."""
-    root = tmp_path_factory.mktemp("fuzzed")
-    yield from serve(root, embedder, base_model_dir, vllm.url, adapters_root, tenant_max_tokens=8)
+# A tenant cap of 8 answer tokens keeps every generated chat short (a larger ask is a 400).
+fuzzed = service_fixture("fuzzed", tenant_max_tokens=8)
 
 
 def test_no_response_is_a_server_error(fuzzed: Service) -> None:
