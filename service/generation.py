@@ -79,7 +79,7 @@ def vllm_payload(
     payload: dict[str, Any] = {
         "model": served,
         "messages": [{"role": m.role, "content": m.content, **m.extra} for m in prompt.messages],
-        "max_tokens": max_tokens_for(body, state, tenant),
+        "max_tokens": prompt.max_tokens,
         "cache_salt": cache_salt(tenant),
     }
     # The model's sampling defaults, then what the client sent: the client's own values always win.

@@ -56,6 +56,7 @@ class Prompt:
     messages: list[Message]
     blocks: list[Hit]
     tokens: int
+    max_tokens: int  # kept for the answer: what vLLM is asked to generate at most
 
 
 def retrieval_query(messages: Sequence[Message]) -> str:
@@ -120,7 +121,7 @@ class PromptBuilder:
             return counted[i]
 
         if count(0) <= budget:
-            return Prompt(layout(0), blocks, counted[0])
+            return Prompt(layout(0), blocks, counted[0], max_tokens)
         estimates = self._estimates(blocks, layout, conversation)
         chosen = self._first_fitting(estimates, budget, counted[0] - estimates[0], count)
         if chosen == len(kept):
@@ -130,7 +131,7 @@ class PromptBuilder:
                 f"({self.max_model_len} in the model's context, {max_tokens} kept for the answer)",
                 param="messages",
             )
-        return Prompt(layout(chosen), blocks[: kept[chosen][0]], counted[chosen])
+        return Prompt(layout(chosen), blocks[: kept[chosen][0]], counted[chosen], max_tokens)
 
     def _estimates(
         self, blocks: list[Hit], layout: Callable[[int], list[Message]], conversation: list[Message]

@@ -1,8 +1,6 @@
 """The admin API, behind its own key: re-index a tenant while the service keeps serving."""
 
 import asyncio
-import hashlib
-import hmac
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,7 +8,7 @@ from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict
 
 from ragserve.errors import AuthError, DocsDirError, InvalidTenantError
-from ragserve.service.auth import bearer_token
+from ragserve.service.auth import bearer_matches
 from ragserve.service.deps import StateDep
 from ragserve.settings import Settings
 
@@ -28,9 +26,7 @@ async def require_admin(state: StateDep, authorization: Annotated[str | None, He
     key = state.settings.admin_key
     if key is None or not enabled(state.settings):
         raise AuthError("the admin API is off: set RAGSERVE_ADMIN_KEY to enable it")
-    given = bearer_token(authorization)
-    expected = hashlib.sha256(key.get_secret_value().encode()).digest()
-    if not hmac.compare_digest(hashlib.sha256(given.encode()).digest(), expected):
+    if not bearer_matches(authorization, key):
         raise AuthError("missing or wrong admin key")
 
 
