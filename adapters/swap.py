@@ -69,6 +69,11 @@ class AdapterSwitch:
     def current(self, tenant: str) -> AdapterVersion | None:
         return self._current.get(tenant)
 
+    def path_of(self, served: str) -> Path | None:
+        """Where the adapter served under this name lies, for a replica that has to load it; None: base."""
+        version = self._loaded.get(served)
+        return version.path if version is not None else None
+
     def assignments(self) -> dict[str, str]:
         return {tenant: version.ref if version else "" for tenant, version in self._current.items()}
 

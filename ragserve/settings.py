@@ -60,6 +60,18 @@ class Settings(BaseSettings):
     vllm_port: int = Field(default=8100, ge=1, le=65535)
     vllm_timeout_s: float = Field(default=120.0, gt=0)
     vllm_dtype: str = "auto"  # bfloat16 on a CPU with native bf16 (1.5x the throughput), else float32
+    # vLLM's LoRA slots (--max-loras): the adapters one server (one replica) keeps hot; past it, the LRU goes.
+    max_loras: int = Field(default=4, ge=1, le=64)
+    # Replicas (engine/replica.py): `ragserve up --replicas N` starts N vLLM servers on Ray Serve; or
+    # RAGSERVE_VLLM_URLS (a JSON list) names servers that already run, one replica each. A local Ray, unless
+    # RAGSERVE_RAY_ADDRESS names a cluster to join.
+    replicas: int = Field(default=1, ge=1, le=256)
+    vllm_urls: list[str] = Field(default_factory=list, max_length=256)
+    ray_address: str | None = None
+    replica_max_ongoing: int = Field(default=32, ge=1)  # a replica's requests before Ray routes past it
+    replica_health_period_s: float = Field(default=2.0, gt=0)
+    replica_failover_s: float = Field(default=15.0, gt=0)  # how long a request not yet started is retried
+    replica_gpus: float = Field(default=0.0, ge=0)  # GPUs per replica, for Ray's placement
     admin_key: SecretStr | None = None
     # Serving the public demo: allows its published keys (service/exposure.py). Only `make demo` sets it.
     demo: bool = False

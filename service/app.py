@@ -13,6 +13,7 @@ from ragserve.adapters.registry import AdapterRegistry
 from ragserve.adapters.swap import AdapterSwitch
 from ragserve.adapters.validation import AdapterLimits, BaseModelInfo
 from ragserve.engine.base_model import served_base_name
+from ragserve.engine.replica_set import OneVllm, Replicas
 from ragserve.engine.vllm_client import VllmClient
 from ragserve.engine.vllm_process import VllmProcess
 from ragserve.engine.vllm_supervisor import VllmSupervisor
@@ -41,33 +42,39 @@ def create_app(
     embedder: Embedder | None = None,
     vllm_api_key: str | None = None,
     vllm_process: VllmProcess | None = None,
+    replicas: Replicas | None = None,
 ) -> FastAPI:
     """Tenants' adapters come from the persisted assignments (the data dir's, unless another store is
     given), else the config, and are loaded at start. `embedder`: one already loaded, else the settings'.
     `vllm_api_key`: what vLLM wants on /v1/* (service/stack.py's vllm_for says which). The admin routes
     exist only when RAGSERVE_ADMIN_KEY is set and not blank: without a key they answer 404, never open.
-    `vllm_process`: the vLLM that `ragserve up` started, started again if it dies; any other is watched."""
+    `vllm_process`: the vLLM that `ragserve up` started, started again if it dies; any other is watched.
+    `replicas`: several vLLM replicas on Ray Serve (engine/replica_set.py), instead of the one at vllm_url."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await asyncio.to_thread(
-            _build_state, config, settings, model_dir, vllm_url, assignments, embedder, vllm_api_key
-        )
-        supervisor = VllmSupervisor(
-            state.vllm, vllm_process, state.adapters.reload_all, state.metrics.vllm_restarts.inc
+            _build_state, config, settings, model_dir, vllm_url, assignments, embedder, vllm_api_key, replicas
         )
         watch: asyncio.Task[None] | None = None
         try:
             await state.adapters.start(config.adapters())
             app.state.ragserve = state
-            watch = asyncio.create_task(supervisor.run())
+            if isinstance(state.replicas, OneVllm):  # replicas on Ray Serve are replaced by Ray Serve
+                supervisor = VllmSupervisor(
+                    state.replicas.client,
+                    vllm_process,
+                    state.adapters.reload_all,
+                    state.metrics.vllm_restarts.inc,
+                )
+                watch = asyncio.create_task(supervisor.run())
             yield
         finally:
             if watch is not None:
                 watch.cancel()
                 await asyncio.gather(watch, return_exceptions=True)
             await state.adapters.aclose()
-            await state.vllm.aclose()
+            await state.replicas.aclose()
             state.ingest.close()
 
     app = FastAPI(title="ragserve", version=__version__, lifespan=lifespan)
@@ -92,14 +99,16 @@ def _build_state(
     assignments: AssignmentStore | None,
     embedder: Embedder | None,
     vllm_api_key: str | None,
+    replicas: Replicas | None,
 ) -> ServiceState:
     tokens = ChatTokenCounter.load(model_dir)
     ingest = IngestRuntime.open(settings, embedder)
     ingest.embedder  # noqa: B018 - load the model now, not on the first request
-    vllm = VllmClient(vllm_url, settings.vllm_timeout_s, api_key=vllm_api_key)
     base_name = served_base_name(config.model.base)
+    if replicas is None:
+        replicas = OneVllm(VllmClient(vllm_url, settings.vllm_timeout_s, api_key=vllm_api_key), base_name)
     switch = AdapterSwitch(
-        vllm,
+        replicas,
         AdapterRegistry(settings.adapters_root),
         BaseModelInfo.read(base_name, model_dir),
         AdapterLimits.of(settings),
@@ -119,7 +128,7 @@ def _build_state(
             config.prompt.instruction,
             count_each=tokens.each,
         ),
-        vllm=vllm,
+        replicas=replicas,
         base_name=base_name,
         adapters=switch,
         metrics=Metrics(),

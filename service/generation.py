@@ -1,6 +1,6 @@
 """Generation for one chat request: the vLLM request (the prompt, the model's sampling defaults, the client's
-own values), answered whole or streamed as server-sent events, retried once when vLLM has lost the tenant's
-adapter, and the citations of the answer."""
+own values), answered whole or streamed as server-sent events (on a replica: dispatch.py), and the citations
+of the answer."""
 
 import asyncio
 import hashlib
@@ -16,13 +16,13 @@ from starlette.types import Receive, Scope, Send
 
 from ragserve.errors import (
     InvalidRequestError,
-    ModelNotAllowedError,
     PromptTooLongError,
     RagserveError,
     UpstreamError,
 )
 from ragserve.ingest.search import Hit
 from ragserve.service.attribution import attributed_block
+from ragserve.service.dispatch import complete_on_replica, stream_on_replica
 from ragserve.service.http_errors import domain_error_body, status_for
 from ragserve.service.prompt import Prompt, cited_blocks
 from ragserve.service.schemas import ChatRequest, Citation
@@ -95,7 +95,7 @@ def vllm_payload(
 
 async def complete(state: ServiceState, payload: dict[str, Any], request: Request) -> dict[str, Any]:
     """A client that hangs up cancels its vLLM request instead of leaving it to run."""
-    return await _unless_disconnected(_complete_reloading(state, payload), request)
+    return await _unless_disconnected(complete_on_replica(state, payload), request)
 
 
 async def _unless_disconnected(work: Awaitable[_T], request: Request) -> _T:
@@ -109,38 +109,13 @@ async def _unless_disconnected(work: Awaitable[_T], request: Request) -> _T:
             raise UpstreamError("the client disconnected")
 
 
-async def _complete_reloading(state: ServiceState, payload: dict[str, Any]) -> dict[str, Any]:
-    """If vLLM answers that the adapter does not exist (it restarted), load it again and retry once."""
-    try:
-        return await state.vllm.chat(payload)
-    except ModelNotAllowedError:
-        if not await state.adapters.reload(payload["model"]):
-            raise
-    return await state.vllm.chat(payload)
-
-
-async def _stream_reloading(
-    state: ServiceState, payload: dict[str, Any]
-) -> AsyncGenerator[dict[str, Any], None]:
-    """Streaming, the same: vLLM's 404 comes before the first chunk, so a retry is clean."""
-    try:
-        async for chunk in state.vllm.stream_chat(payload):
-            yield chunk
-        return
-    except ModelNotAllowedError:
-        if not await state.adapters.reload(payload["model"]):
-            raise
-    async for chunk in state.vllm.stream_chat(payload):
-        yield chunk
-
-
 async def open_stream(
     state: ServiceState, payload: dict[str, Any]
 ) -> tuple[dict[str, Any], AsyncGenerator[dict[str, Any], None]]:
     """Starts the vLLM stream and waits for its first chunk, so that a failure before it (a refused
     parameter, vLLM down) is answered with its own HTTP status, not a 200 carrying an error event.
     The caller owns the returned stream and closes it."""
-    chunks = _stream_reloading(state, payload)
+    chunks = stream_on_replica(state, payload)
     try:
         first = await anext(chunks)
     except StopAsyncIteration:

@@ -1,8 +1,12 @@
 """Prometheus metrics: requests and errors by route and tenant, per-stage latency, tokens in and out, and
-restarts of vLLM."""
+restarts of vLLM, and each vLLM replica's load and adapters."""
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ragserve.engine.replica import ReplicaStats
 
 __all__ = ["UNMATCHED", "Metrics", "RequestMetrics", "route_label"]
 
@@ -48,6 +52,34 @@ class Metrics:
             "ragserve_vllm_restarts", "Times `ragserve up` started its vLLM again after it died",
             registry=self.registry,
         )  # fmt: skip
+        self.replica_retries = Counter(
+            "ragserve_replica_retries", "vLLM calls tried again on a fresh replica lease after a failure",
+            registry=self.registry,
+        )  # fmt: skip
+        # Each replica's figures as its last report had them (GET /admin/replicas): set at each scrape.
+        self.replica = {
+            name: Gauge(f"ragserve_replica_{name}", help_, ["replica", "url"], registry=self.registry)
+            for name, help_ in _REPLICA_FIGURES.items()
+        }
+
+    def note_replicas(self, replicas: Sequence[ReplicaStats]) -> None:
+        for gauge in self.replica.values():
+            gauge.clear()  # a replaced replica's old URL goes away
+        for stats in replicas:
+            for name, gauge in self.replica.items():
+                value = len(stats.adapters) if name == "adapters" else getattr(stats, name)
+                gauge.labels(str(stats.rank), stats.url).set(float(value))
+
+
+_REPLICA_FIGURES = {
+    "healthy": "1 while the replica's vLLM answers its health check",
+    "running": "Requests its vLLM is running",
+    "waiting": "Requests waiting in its vLLM's queue",
+    "adapters": "Adapters loaded into its vLLM",
+    "requests": "Requests leased to it since it started",
+    "adapter_hits": "Requests whose adapter it already held",
+    "adapter_loads": "Adapters it loaded",
+}
 
 
 class RequestMetrics:

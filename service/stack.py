@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -17,21 +18,25 @@ from fastapi import FastAPI
 
 from ragserve.engine.base_model import served_base_name
 from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port, start_key
-from ragserve.errors import UpstreamError
+from ragserve.engine.replica import ReplicaPlan
+from ragserve.engine.replica_set import RayReplicas
+from ragserve.errors import ConfigError, UpstreamError
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.service.config import ServeConfig
 from ragserve.service.limits import server_limits
 from ragserve.settings import Settings
 
-__all__ = ["VllmEndpoint", "index_tenants", "serving_in_thread", "vllm_for"]
+__all__ = ["VllmEndpoint", "index_tenants", "replicas_for", "serving_in_thread", "vllm_for", "vllm_spec"]
 
 
 class VllmEndpoint(NamedTuple):
-    """The vLLM the API talks to: its URL, the key it wants, and the process if ragserve started it."""
+    """The vLLM the API talks to: its URL, the key it wants, and the process if ragserve started it; or
+    `replicas`, several on Ray Serve (then url is empty)."""
 
     url: str
     api_key: str | None
     process: VllmProcess | None
+    replicas: RayReplicas | None = None
 
 
 @contextmanager
@@ -44,25 +49,77 @@ def vllm_for(
     log_name: str = "vllm.log",
 ) -> Iterator[VllmEndpoint]:
     """The vLLM to talk to: `settings.vllm_url` (with RAGSERVE_VLLM_API_KEY) if set, else one started here,
-    behind its own key, and stopped on exit."""
+    behind its own key, and stopped on exit; or replicas on Ray Serve (replicas_for) when
+    RAGSERVE_VLLM_URLS or more than one replica is asked for."""
+    if settings.vllm_urls or settings.replicas > 1:
+        with replicas_for(cfg, settings, model_dir, say) as replicas:
+            yield VllmEndpoint("", None, None, replicas)
+        return
     if settings.vllm_url is not None:
         key = settings.vllm_api_key
         yield VllmEndpoint(settings.vllm_url, key.get_secret_value() if key else None, None)
         return
-    spec = VllmSpec(
-        model_dir,
-        served_base_name(cfg.model.base),
-        port if port is not None else settings.vllm_port,
-        settings.max_lora_rank,
-        max_model_len=cfg.model.max_model_len,
-        dtype=settings.vllm_dtype,
-        tool_call_parser=cfg.model.tool_call_parser,
-        api_key=start_key(settings.vllm_api_key),
-    )
+    spec = vllm_spec(cfg, settings, model_dir, port if port is not None else settings.vllm_port)
+    spec = replace(spec, api_key=start_key(settings.vllm_api_key))
     process = VllmProcess(spec, settings.data_dir / "logs" / log_name)
     say(f"starting vLLM on {process.url} (log: {process.log_path})")
     with process.running():
         yield VllmEndpoint(process.url, process.api_key, process)
+
+
+def vllm_spec(cfg: ServeConfig, settings: Settings, model_dir: Path, port: int) -> VllmSpec:
+    """How a vLLM server of this config starts (each replica picks its own port and key)."""
+    return VllmSpec(
+        model_dir,
+        served_base_name(cfg.model.base),
+        port,
+        settings.max_lora_rank,
+        max_model_len=cfg.model.max_model_len,
+        dtype=settings.vllm_dtype,
+        max_loras=settings.max_loras,
+        max_cpu_loras=2 * settings.max_loras,
+        tool_call_parser=cfg.model.tool_call_parser,
+    )
+
+
+@contextmanager
+def replicas_for(
+    cfg: ServeConfig, settings: Settings, model_dir: Path, say: Callable[[str], None]
+) -> Iterator[RayReplicas]:
+    """vLLM replicas on Ray Serve: RAGSERVE_VLLM_URLS's running servers, one replica each, else
+    `settings.replicas` servers started by their replicas (on this machine with a local Ray: they share its
+    cores). Removed on exit."""
+    if settings.vllm_url is not None and settings.vllm_urls:
+        raise ConfigError("set RAGSERVE_VLLM_URL (one server) or RAGSERVE_VLLM_URLS (replicas), not both")
+    key = settings.vllm_api_key.get_secret_value() if settings.vllm_api_key else None
+    if settings.vllm_urls:
+        plan = ReplicaPlan(
+            settings.max_loras, settings.vllm_timeout_s, urls=tuple(settings.vllm_urls), api_key=key
+        )
+        count = len(settings.vllm_urls)
+        say(f"vLLM replicas on Ray Serve: {', '.join(settings.vllm_urls)}")
+    else:
+        plan = ReplicaPlan(
+            settings.max_loras,
+            settings.vllm_timeout_s,
+            spec=vllm_spec(cfg, settings, model_dir, 0),
+            log_dir=settings.data_dir / "logs",
+            per_node=settings.replicas if settings.ray_address is None else 1,
+        )
+        count = settings.replicas
+        say(f"starting {count} vLLM replicas on Ray Serve (logs: {plan.log_dir}/vllm-replica-*.log)")
+    replicas = RayReplicas.start(
+        plan,
+        count,
+        settings.replica_max_ongoing,
+        settings.replica_health_period_s,
+        settings.replica_gpus,
+        settings.ray_address,
+    )
+    try:
+        yield replicas
+    finally:
+        replicas.shutdown()
 
 
 def index_tenants(cfg: ServeConfig, settings: Settings, say: Callable[[str], None]) -> None:

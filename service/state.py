@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from ragserve.adapters.swap import AdapterSwitch
-from ragserve.engine.vllm_client import VllmClient
+from ragserve.engine.replica_set import Replicas
 from ragserve.errors import ModelNotAllowedError
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.ingest.search import Retriever
@@ -25,7 +25,7 @@ class ServiceState:
     ingest: IngestRuntime
     retriever: Retriever
     prompts: PromptBuilder
-    vllm: VllmClient
+    replicas: Replicas
     base_name: str
     adapters: AdapterSwitch
     metrics: Metrics

@@ -40,6 +40,10 @@ def up(
     vllm_url: Annotated[
         str | None, typer.Option("--vllm-url", help="Use this running vLLM server instead of starting one")
     ] = None,
+    replicas: Annotated[
+        int | None,
+        typer.Option("--replicas", min=1, help="vLLM replicas to start, on Ray Serve [default 1: no Ray]"),
+    ] = None,
     data_dir: DataDirOption = None,
     qdrant_url: QdrantUrlOption = None,
 ) -> None:
@@ -47,7 +51,7 @@ def up(
     import uvicorn
 
     cfg = load_config(config)
-    settings = make_settings(data_dir, qdrant_url, port=port, host=host, vllm_url=vllm_url)
+    settings = make_settings(data_dir, qdrant_url, port=port, host=host, vllm_url=vllm_url, replicas=replicas)
     check_safe_to_serve(cfg, settings, settings.host)
     signal.signal(signal.SIGTERM, _interrupt)  # until uvicorn installs its own: stop vLLM on the way out
     model_dir = ensure_base_model(cfg.model.base, settings.models_dir)
@@ -57,7 +61,13 @@ def up(
             index_tenants(cfg, settings, _say_plain)
             _place_api(settings.api_cpus, vllm.process)
             app = create_app(
-                cfg, settings, model_dir, vllm.url, vllm_api_key=vllm.api_key, vllm_process=vllm.process
+                cfg,
+                settings,
+                model_dir,
+                vllm.url,
+                vllm_api_key=vllm.api_key,
+                vllm_process=vllm.process,
+                replicas=vllm.replicas,
             )
             err.print(f"serving on http://{settings.host}:{settings.port}/v1 (Ctrl-C to stop)")
             registration.record(settings.data_dir, f"http://{_reachable(settings.host)}:{settings.port}")

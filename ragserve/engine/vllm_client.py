@@ -82,6 +82,10 @@ class VllmClient:
             self._note(exc)
             return False
 
+    async def metrics_text(self) -> str:
+        """vLLM's Prometheus page (its queue gauges, its LoRA gauge)."""
+        return str((await self._json("GET", "/metrics")).get("text", ""))
+
     async def served_models(self) -> set[str]:
         listing = await self._json("GET", "/v1/models")
         return {str(m.get("id")) for m in listing.get("data", [])}

@@ -88,6 +88,7 @@ class VllmSpec:
     kv_cache_gib: int = 2
     # How vLLM reads a tool call out of the model's text; vLLM needs one for any `tool_choice` but "none".
     tool_call_parser: str = "hermes"
+    omp_cpus: str | None = None  # the CPU backend's cores (VLLM_CPU_OMP_THREADS_BIND); None: vLLM's choice
     extra_args: tuple[str, ...] = field(default_factory=tuple)
     api_key: str | None = field(default=None, repr=False)  # None: no key (tests' own vLLM only)
 
@@ -132,6 +133,8 @@ class VllmSpec:
         }
         if self.api_key is not None:
             env["VLLM_API_KEY"] = self.api_key
+        if self.omp_cpus is not None:
+            env["VLLM_CPU_OMP_THREADS_BIND"] = self.omp_cpus
         return env
 
 

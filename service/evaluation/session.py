@@ -107,7 +107,15 @@ def evaluate_config(
             setup_cfg = _with_key(configs[setup.name], run.tenant, key)
             with tempfile.TemporaryDirectory() as scratch:
                 store = _assignments(settings, Path(scratch), run.tenant, setup)
-                app = create_app(setup_cfg, served, model_dir, vllm.url, store, vllm_api_key=vllm.api_key)
+                app = create_app(
+                    setup_cfg,
+                    served,
+                    model_dir,
+                    vllm.url,
+                    store,
+                    vllm_api_key=vllm.api_key,
+                    replicas=vllm.replicas,
+                )
                 say(f"set-up {setup.name}: asking {len(run.items)} questions")
                 with serving_in_thread(app, settings) as api:
                     results[setup.name] = asyncio.run(

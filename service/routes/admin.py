@@ -76,3 +76,23 @@ async def assign_adapter(tenant: str, body: AdapterRequest, state: StateDep) -> 
 @router.get("/tenants")
 async def tenant_adapters(state: StateDep) -> dict[str, Any]:
     return {"tenants": state.adapters.assignments()}
+
+
+@router.get("/replicas")
+async def replicas(state: StateDep) -> list[dict[str, Any]]:
+    """Each vLLM replica: its URL, health, queue, adapters loaded, and its request and adapter counts."""
+    stats = await state.replicas.describe()
+    state.metrics.note_replicas(stats)
+    return [{field: getattr(s, field) for field in _REPLICA_FIELDS} for s in stats]
+
+
+_REPLICA_FIELDS = (
+    "url",
+    "healthy",
+    "running",
+    "waiting",
+    "adapters",
+    "requests",
+    "adapter_hits",
+    "adapter_loads",
+)

@@ -24,8 +24,9 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(state: StateDep) -> JSONResponse:
     timeout = state.settings.readiness_timeout_s
-    # Known lost (a call's connection failed), it is 503 at once, until the supervisor sees it back.
-    vllm_ok = state.vllm.reachable and await state.vllm.healthy(timeout)
+    # Known lost (a call's connection failed), it is 503 at once, until the supervisor sees it back; with
+    # replicas, ready while any one is.
+    vllm_ok = await state.replicas.healthy(timeout)
     try:
         await asyncio.wait_for(asyncio.to_thread(state.ingest.index.ping), timeout)
         qdrant_ok = True
@@ -47,4 +48,5 @@ async def metrics(state: StateDep, authorization: Annotated[str | None, Header()
     key = state.settings.metrics_key
     if key is not None and not bearer_matches(authorization, key):
         raise AuthError("missing or wrong metrics key: send 'Authorization: Bearer <RAGSERVE_METRICS_KEY>'")
+    state.metrics.note_replicas(await state.replicas.describe())
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

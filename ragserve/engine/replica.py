@@ -1,0 +1,252 @@
+"""vLLM replicas as a Ray Serve deployment: Ray places them, routes by adapter, and replaces the dead.
+
+The protocol, in prose first:
+- Each replica fronts one vLLM server: one it starts on its own node (`ragserve up --replicas N`), or one that
+  already runs (the rank-th of RAGSERVE_VLLM_URLS).
+- The service asks for a *lease* for a request: `lease(adapter_path)` called through a handle whose
+  `multiplexed_model_id` is the adapter's served name. Ray Serve's multiplexed routing sends it to a replica
+  that already holds that adapter, unless all such replicas are at `max_ongoing_requests`; then to the replica
+  holding the fewest. There, `@serve.multiplexed` loads the adapter into that replica's vLLM on a miss and
+  evicts the least recently used one past `max_loras`.
+- The lease yields the replica's vLLM URL and key, then stays open (counted by Ray as an ongoing request, so
+  the routing sees the load) until the service cancels it when its request is over. Tokens go from vLLM to
+  the service over HTTP directly, never through Ray's object store.
+- An evicted adapter is unloaded from vLLM only after the last lease using it ends, so an eviction never fails
+  a request that is already running on it.
+- `check_health` asks the replica's vLLM; when it fails, Ray Serve takes the replica out of routing and starts
+  a new one in its place (with a new vLLM, or waiting for the same URL to answer again).
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ragserve.engine.vllm_client import VllmClient
+from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port, start_key
+from ragserve.errors import UpstreamError
+
+__all__ = ["ReplicaPlan", "ReplicaStats", "board_actor", "deployment", "queue_depth"]
+
+log = logging.getLogger("ragserve.replica")
+
+_LEASE_CAP_S = 3600.0  # a lease the service forgot (it died) ends on its own
+_GAUGE = re.compile(r"^(vllm:num_requests_(?:running|waiting))\{[^}]*\}\s+([0-9.eE+-]+)$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ReplicaPlan:
+    """What every replica runs: a vLLM of its own (`spec`), or the rank-th of `urls`, already running."""
+
+    max_loras: int
+    timeout_s: float
+    spec: VllmSpec | None = None
+    log_dir: Path | None = None
+    urls: tuple[str, ...] = ()
+    api_key: str | None = field(default=None, repr=False)  # the running servers' key (RAGSERVE_VLLM_API_KEY)
+    health_timeout_s: float = 5.0
+    start_timeout_s: float = 600.0
+    per_node: int = 1  # how many replicas share a machine's cores (CPU only)
+
+
+@dataclass
+class ReplicaStats:
+    """One replica's figures, as GET /admin/replicas shows them."""
+
+    rank: int
+    url: str
+    healthy: bool = True
+    running: float = 0.0
+    waiting: float = 0.0
+    adapters: list[str] = field(default_factory=list)
+    requests: int = 0
+    adapter_hits: int = 0
+    adapter_loads: int = 0
+    at: float = field(default_factory=time.time)
+    pid: int | None = None  # the vLLM process, when the replica started it
+
+
+class _Adapter:
+    """An adapter loaded into this replica's vLLM.
+
+    Ray Serve calls `__del__` in a worker thread when it evicts the adapter, and the garbage collector calls
+    it again later: the first call unloads (on the replica's event loop, once no lease holds it), any later
+    one does nothing. A coroutine `__del__` would leave the collector's call an un-awaited coroutine."""
+
+    def __init__(self, name: str, vllm: VllmClient, loaded: list[str]) -> None:
+        self.name = name
+        self.leases = 0
+        self._vllm = vllm
+        self._loaded = loaded
+        self._loop = asyncio.get_running_loop()
+        self._evicted = False
+
+    def __del__(self) -> None:
+        if self._evicted:
+            return
+        self._evicted = True
+        if threading.current_thread() is threading.main_thread() or _on_loop(self._loop):
+            return  # not Ray's eviction: never block an event loop
+        asyncio.run_coroutine_threadsafe(self._unload(), self._loop).result()
+
+    async def _unload(self) -> None:
+        while self.leases > 0:  # requests still running on it finish first
+            await asyncio.sleep(0.05)
+        with contextlib.suppress(ValueError):
+            self._loaded.remove(self.name)
+        try:
+            await self._vllm.unload_lora(self.name)
+        except UpstreamError as exc:  # vLLM keeps an idle adapter; nothing is served wrong by it
+            log.warning("could not unload adapter %s: %s", self.name, exc)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def deployment(
+    plan: ReplicaPlan, replicas: int, max_ongoing: int, health_period_s: float, gpus: float
+) -> Any:
+    """The Ray Serve deployment of `replicas` vLLM replicas, bound and ready for `serve.run`."""
+    from ray import serve
+
+    class VllmReplica:
+        def __init__(self, plan: ReplicaPlan) -> None:
+            self.plan = plan
+            self.rank = int(serve.get_replica_context().rank.rank)
+            self.process: VllmProcess | None = None
+            self.stats = ReplicaStats(self.rank, "")
+            self._paths: dict[str, Path] = {}
+            if plan.spec is not None:
+                self.process = _start_own(plan.spec, plan, self.rank)
+                url, key = self.process.url, self.process.api_key
+                self.stats.pid = self.process.pid
+            else:
+                url, key = plan.urls[self.rank], plan.api_key
+            self.stats.url = url
+            self.key = key
+            self.vllm = VllmClient(url, plan.timeout_s, api_key=key)
+
+        @serve.multiplexed(max_num_models_per_replica=plan.max_loras)  # type: ignore[untyped-decorator]
+        async def adapter(self, name: str) -> _Adapter:
+            await self.vllm.load_lora(name, self._paths[name])
+            self.stats.adapter_loads += 1
+            self.stats.adapters.append(name)
+            return _Adapter(name, self.vllm, self.stats.adapters)
+
+        async def lease(self, adapter_path: str | None = None) -> AsyncIterator[dict[str, Any]]:
+            """This replica's vLLM for one request, with its adapter loaded; held until cancelled."""
+            name = serve.get_multiplexed_model_id()
+            self.stats.requests += 1
+            held: _Adapter | None = None
+            if name and adapter_path:
+                if name in self.stats.adapters:
+                    self.stats.adapter_hits += 1
+                self._paths[name] = Path(adapter_path)
+                held = await self.adapter(name)
+                held.leases += 1
+            try:
+                yield {"url": self.stats.url, "api_key": self.key, "rank": self.rank}
+                await asyncio.sleep(_LEASE_CAP_S)
+            finally:
+                if held is not None:
+                    held.leases -= 1
+
+        async def check_health(self) -> None:
+            """Ray Serve's health check, every `health_period_s`; it also posts the figures to the board."""
+            healthy = (self.process is None or self.process.returncode is None) and await self.vllm.healthy(
+                self.plan.health_timeout_s
+            )
+            self.stats.healthy = healthy
+            _board().put.remote(self.rank, await self.report())
+            if not healthy:
+                raise RuntimeError(f"vLLM at {self.stats.url} does not answer /health")
+
+        async def report(self) -> ReplicaStats:
+            """Its figures now, with vLLM's own queue gauges."""
+            with contextlib.suppress(UpstreamError):
+                self.stats.running, self.stats.waiting = queue_depth(await self.vllm.metrics_text())
+            self.stats.at = time.time()
+            return self.stats
+
+        def __del__(self) -> None:
+            if self.process is not None:
+                self.process.stop()
+
+    deployed: Any = serve.deployment(
+        VllmReplica,
+        name="vllm",
+        num_replicas=replicas,
+        max_ongoing_requests=max_ongoing,
+        health_check_period_s=health_period_s,
+        health_check_timeout_s=plan.health_timeout_s,
+        graceful_shutdown_timeout_s=30,
+        ray_actor_options={"num_cpus": 0, "num_gpus": gpus},
+    )
+    return deployed.bind(plan)
+
+
+BOARD = "ragserve-replica-board"
+NAMESPACE = "ragserve"
+
+
+def board_actor() -> Any:
+    """A small Ray actor that holds each replica's latest figures, by rank, for GET /admin/replicas."""
+    import ray
+
+    class ReplicaBoard:
+        def __init__(self) -> None:
+            self.stats: dict[int, ReplicaStats] = {}
+
+        def put(self, rank: int, stats: ReplicaStats) -> None:
+            self.stats[rank] = stats
+
+        def get(self) -> list[ReplicaStats]:
+            return [self.stats[rank] for rank in sorted(self.stats)]
+
+    actor: Any = ray.remote(num_cpus=0)(ReplicaBoard)
+    return actor.options(name=BOARD, namespace=NAMESPACE, get_if_exists=True).remote()
+
+
+def _board() -> Any:
+    import ray
+
+    return ray.get_actor(BOARD, namespace=NAMESPACE)
+
+
+def queue_depth(metrics_text: str) -> tuple[float, float]:
+    """vLLM's running and waiting requests, from its Prometheus page."""
+    gauges = dict(_GAUGE.findall(metrics_text))
+    return float(gauges.get("vllm:num_requests_running", 0)), float(
+        gauges.get("vllm:num_requests_waiting", 0)
+    )
+
+
+def _start_own(spec: VllmSpec, plan: ReplicaPlan, rank: int) -> VllmProcess:
+    """A vLLM for this replica on a free port of its node, with its own key, on its share of the cores."""
+    cores = _share_of_cores(rank, plan.per_node)
+    spec = replace(spec, port=free_port(), api_key=start_key(None), omp_cpus=cores or spec.omp_cpus)
+    process = VllmProcess(spec, (plan.log_dir or Path(".")) / f"vllm-replica-{rank}.log")
+    process.start()
+    process.wait_healthy(plan.start_timeout_s)
+    return process
+
+
+def _share_of_cores(rank: int, per_node: int) -> str | None:
+    """vLLM's CPU backend binds its threads to cores: replicas sharing a machine get disjoint ones."""
+    ours = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if per_node <= 1 or not ours:
+        return None
+    per = max(1, len(ours) // per_node)
+    start = (rank % per_node) * per % len(ours)
+    return ",".join(str(c) for c in ours[start : start + per])
