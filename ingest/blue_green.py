@@ -16,6 +16,9 @@ The name the service queries (settings.collection) is a Qdrant alias of the live
 - The first index creates the physical collection and the alias at once. A store from before aliases holds
   a plain collection under the alias's name: it stays the live index (updated in place) until the first
   rebuild is complete; it is deleted just before the alias takes its name.
+- On a cluster, a new collection is created with the cluster settings, and with custom sharding it gets a
+  shard key of its own for each tenant promoted in the live one (sharding.py): a rebuild keeps big tenants
+  apart.
 """
 
 import re
@@ -26,6 +29,7 @@ from typing import Any
 from qdrant_client import models as qm
 
 from ragserve.ingest.index import IndexSpec, QdrantIndex
+from ragserve.ingest.sharding import check_sharding_method, tenant_shard_keys
 
 __all__ = ["BuildTarget", "Collections", "LiveCollection", "physical_name"]
 
@@ -83,6 +87,8 @@ class Collections:
         """The collection a run with spec writes to, created if missing; orphans of other builds go."""
         with self.index.lock:
             live = self.live_name()
+            if live is not None:
+                check_sharding_method(self.client, live, self.index.layout)
             if live is not None and self._fingerprint(live) == spec.fingerprint:
                 name = live
             else:
@@ -91,7 +97,8 @@ class Collections:
             if name == live or name in self._collection_names():
                 view.ensure_payload_indexes()  # the live one, or a killed build resumed where it stopped
             else:
-                view.create(spec)
+                promoted = tenant_shard_keys(self.client, live, self.index.layout) if live else set()
+                view.create(spec, promoted)
             self._delete_orphans(keep={live, name})
             if live is None:
                 self._point_alias_at(name)

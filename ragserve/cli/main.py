@@ -6,6 +6,7 @@ from ragserve.cli import ingest_commands, serve_commands
 from ragserve.cli.adapter_commands import adapters_app
 from ragserve.cli.eval_commands import eval_app
 from ragserve.cli.model_commands import model_app
+from ragserve.cli.tenant_commands import tenants_app
 
 __all__ = ["app"]
 
@@ -23,6 +24,7 @@ app.command("up")(serve_commands.up)
 app.add_typer(model_app, name="model")
 app.add_typer(adapters_app, name="adapters")
 app.add_typer(eval_app, name="eval")
+app.add_typer(tenants_app, name="tenants")
 
 if __name__ == "__main__":
     app()
