@@ -17,9 +17,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from ragserve.engine.base_model import served_base_name
-from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port, start_key
 from ragserve.engine.replica import ReplicaPlan
 from ragserve.engine.replica_set import RayReplicas
+from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port, start_key
 from ragserve.errors import ConfigError, UpstreamError
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.service.config import ServeConfig

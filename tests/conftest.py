@@ -69,6 +69,10 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "RAGSERVE_ADMIN_KEY",  # `ragserve up` refuses a weak one, as a developer's shell may hold
         "RAGSERVE_DEMO",
         "RAGSERVE_HOST",
+        "RAGSERVE_VLLM_URL",
+        "RAGSERVE_VLLM_URLS",
+        "RAGSERVE_REPLICAS",
+        "RAGSERVE_RAY_ADDRESS",
     ):
         monkeypatch.delenv(name, raising=False)
     return path

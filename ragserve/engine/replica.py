@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ragserve.engine.vllm_client import VllmClient
-from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port, start_key
+from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port, start_key, wait_for_ok
 from ragserve.errors import UpstreamError
 
 __all__ = ["ReplicaPlan", "ReplicaStats", "board_actor", "deployment", "queue_depth"]
@@ -131,10 +131,13 @@ def deployment(
                 self.process = _start_own(plan.spec, plan, self.rank)
                 url, key = self.process.url, self.process.api_key
                 self.stats.pid = self.process.pid
-            else:
+            else:  # a server that runs already: this replica starts (or starts again) once it answers
                 url, key = plan.urls[self.rank], plan.api_key
+                if not wait_for_ok(f"{url}/health", None, plan.start_timeout_s):
+                    raise UpstreamError(f"vLLM at {url} did not answer /health in time")
             self.stats.url = url
             self.key = key
+            self.board = _board()
             self.vllm = VllmClient(url, plan.timeout_s, api_key=key)
 
         @serve.multiplexed(max_num_models_per_replica=plan.max_loras)  # type: ignore[untyped-decorator]
@@ -155,6 +158,7 @@ def deployment(
                 self._paths[name] = Path(adapter_path)
                 held = await self.adapter(name)
                 held.leases += 1
+            self.board.put.remote(self.rank, self.stats)  # the counts at once; the queue at the health check
             try:
                 yield {"url": self.stats.url, "api_key": self.key, "rank": self.rank}
                 await asyncio.sleep(_LEASE_CAP_S)
@@ -168,7 +172,7 @@ def deployment(
                 self.plan.health_timeout_s
             )
             self.stats.healthy = healthy
-            _board().put.remote(self.rank, await self.report())
+            self.board.put.remote(self.rank, await self.report())
             if not healthy:
                 raise RuntimeError(f"vLLM at {self.stats.url} does not answer /health")
 

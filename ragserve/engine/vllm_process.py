@@ -59,10 +59,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_ok(url: str, proc: "subprocess.Popen[bytes]", timeout_s: float) -> bool:
-    """Polls url until it answers 200; False if the process exits first or time runs out."""
+def wait_for_ok(url: str, proc: "subprocess.Popen[bytes] | None", timeout_s: float) -> bool:
+    """Polls url until it answers 200; False if the process (when given) exits first or time runs out."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and proc.poll() is None:
+    while time.monotonic() < deadline and (proc is None or proc.poll() is None):
         try:
             if httpx.get(url, timeout=2.0).status_code == 200:
                 return True

@@ -1,0 +1,59 @@
+"""RAGSERVE_VLLM_URLS: vLLM servers that already run become Ray Serve replicas, one each."""
+
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from ragserve.engine.vllm_process import VllmProcess
+from ragserve.errors import ConfigError
+from ragserve.ingest.embedding import DenseEmbedder
+from ragserve.service.app import create_app
+from ragserve.service.config import ModelConfig, ServeConfig, TenantConfig
+from ragserve.service.stack import replicas_for
+from ragserve.settings import Settings
+from tests.conftest import write
+from tests.service.conftest import ADAPTER, ADAPTER_REF
+from tests.service.harness import running_app
+
+
+def _config(root: Path) -> ServeConfig:
+    write(root / "docs", "faq.md", "# FAQ\n\nAcme ships within 2 days.")
+    tenant = TenantConfig(api_key="acme-key", docs=root / "docs", adapter=ADAPTER_REF)
+    return ServeConfig(model=ModelConfig(max_model_len=2048, max_tokens=8), tenants={"acme": tenant})
+
+
+def test_one_server_or_replicas_not_both(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, vllm_url="http://a:8000", vllm_urls=["http://b:8000"])
+    replicas = replicas_for(_config(tmp_path), settings, tmp_path, print)
+    with pytest.raises(ConfigError, match="not both"), replicas:
+        pass
+
+
+def test_running_servers_serve_as_replicas(
+    tmp_path: Path, embedder: DenseEmbedder, base_model_dir: Path, vllm: VllmProcess, adapters_root: Path
+) -> None:
+    config = _config(tmp_path)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        adapters_dir=adapters_root,
+        admin_key=SecretStr("admin-key"),
+        vllm_urls=[vllm.url],
+    )
+    with replicas_for(config, settings, base_model_dir, print) as replicas:
+        app = create_app(config, settings, base_model_dir, "", embedder=embedder, replicas=replicas)
+        with running_app(app, settings) as url:
+            body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4, "rag": False}
+            key = {"Authorization": "Bearer acme-key"}
+            answer = httpx.post(f"{url}/v1/chat/completions", json=body, headers=key, timeout=120)
+            listed = httpx.get(
+                f"{url}/admin/replicas", headers={"Authorization": "Bearer admin-key"}, timeout=30
+            ).json()
+            metrics = httpx.get(f"{url}/metrics", timeout=30).text
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["model"] == ADAPTER
+    assert [r["url"] for r in listed] == [vllm.url]
+    assert listed[0]["healthy"] and ADAPTER in listed[0]["adapters"]
+    assert listed[0]["requests"] >= 1  # posted by the replica as each lease starts
+    assert f'ragserve_replica_healthy{{replica="0",url="{vllm.url}"}} 1.0' in metrics
