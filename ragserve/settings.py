@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     # "all" leaves it to the scheduler, or a CPU list such as "1,3-5".
     api_cpus: str = "auto"
 
+    @field_validator("vllm_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        """Compose sets RAGSERVE_VLLM_URL empty to hand over to RAGSERVE_VLLM_URLS."""
+        return value if value and value.strip() else None
+
     @field_validator("api_cpus")
     @classmethod
     def _cpu_list_or_keyword(cls, value: str) -> str:

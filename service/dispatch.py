@@ -5,7 +5,8 @@
   RAGSERVE_REPLICA_FAILOVER_S has passed. A stream that has sent a token is never retried: its client gets an
   error event (generation.sse_events).
 - If vLLM answers that the tenant's adapter does not exist (it restarted and forgot it), the adapter is
-  loaded again and the call retried once.
+  loaded again and the call retried; with replicas, each replica's health check also loads again what its
+  vLLM forgot.
 """
 
 import asyncio
@@ -34,11 +35,11 @@ class _Tries:
         self._reloaded = False
 
     async def again_after(self, exc: Exception, model: str) -> bool:
-        if isinstance(exc, ModelNotAllowedError):
-            if self._reloaded:
-                return False
+        if isinstance(exc, ModelNotAllowedError) and not self._reloaded:
             self._reloaded = True
             return await self._state.adapters.reload(model)
+        # Once reloaded, a replica may still lack it (Ray routed the reload elsewhere) until its next
+        # health check loads it again: with replicas, that is tried again too.
         if not self._state.replicas.fails_over or time.monotonic() + self._pause > self._deadline:
             return False
         self._state.metrics.replica_retries.inc()

@@ -83,6 +83,7 @@ def test_every_long_running_service_has_a_healthcheck_and_the_api_waits_for_them
         "qdrant": {"condition": "service_healthy"},
         **dict.fromkeys(PEERS, peer),
         "vllm": {"condition": "service_healthy"},
+        "vllm-2": peer,
     }
 
 
@@ -117,7 +118,7 @@ def test_the_api_is_configured_from_the_environment_and_reaches_the_others_by_na
     compose = _compose()
     env = compose["services"]["api"]["environment"]
     assert _default(env["RAGSERVE_QDRANT_URL"], "RAGSERVE_QDRANT_URL") == "http://qdrant:6333"
-    assert env["RAGSERVE_VLLM_URL"] == "http://vllm:8000"
+    assert env["RAGSERVE_VLLM_URL"] == "${RAGSERVE_VLLM_URL-http://vllm:8000}"  # empty: the replicas instead
     assert env["RAGSERVE_ADMIN_KEY"].startswith("${RAGSERVE_ADMIN_KEY:?")
     assert compose["services"]["api"]["ports"] == ["8000:8000"]
     assert "--port" in compose["services"]["api"]["command"]
@@ -219,3 +220,14 @@ def test_the_environment_points_the_api_and_ingest_at_the_cluster_with_ragserves
             given = Settings.model_validate({"qdrant_url": "http://qdrant:6333", field: default})
             assert given == defaults, (service, name)
         assert set(services[service]["depends_on"]) >= set(PEERS), service
+
+
+def test_the_replicas_profile_runs_a_second_vllm_like_the_first() -> None:
+    services = _compose()["services"]
+    second = services["vllm-2"]
+    assert second["profiles"] == ["replicas"]
+    assert {k: v for k, v in second.items() if k != "profiles"} == services["vllm"]
+    env = services["api"]["environment"]
+    assert _default(env["RAGSERVE_VLLM_URLS"], "RAGSERVE_VLLM_URLS") == "[]"
+    # Set empty, the one-server URL gives way to the list: Settings reads a blank RAGSERVE_VLLM_URL as unset.
+    assert Settings(vllm_url="", vllm_urls=["http://vllm:8000", "http://vllm-2:8000"]).vllm_url is None

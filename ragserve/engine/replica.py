@@ -33,7 +33,7 @@ from ragserve.engine.vllm_client import VllmClient
 from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port, start_key, wait_for_ok
 from ragserve.errors import UpstreamError
 
-__all__ = ["ReplicaPlan", "ReplicaStats", "board_actor", "deployment", "queue_depth"]
+__all__ = ["ReplicaPlan", "ReplicaStats", "VllmReplica", "board_actor", "deployment", "queue_depth"]
 
 log = logging.getLogger("ragserve.replica")
 
@@ -114,78 +114,107 @@ def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
         return False
 
 
+class VllmReplica:
+    """One replica: its vLLM, the adapters it holds, its figures. Runs in a Ray actor (deployment())."""
+
+    def __init__(self, plan: ReplicaPlan) -> None:
+        from ray import serve
+
+        self.plan = plan
+        self.rank = int(serve.get_replica_context().rank.rank)
+        self.process: VllmProcess | None = None
+        self.stats = ReplicaStats(self.rank, "")
+        self._paths: dict[str, Path] = {}
+        if plan.spec is not None:
+            self.process = _start_own(plan.spec, plan, self.rank)
+            url, key = self.process.url, self.process.api_key
+            self.stats.pid = self.process.pid
+        else:  # a server that runs already: this replica starts (or starts again) once it answers
+            url, key = plan.urls[self.rank], plan.api_key
+            if not wait_for_ok(f"{url}/health", None, plan.start_timeout_s):
+                raise UpstreamError(f"vLLM at {url} did not answer /health in time")
+        self.stats.url = url
+        self.key = key
+        self.board = _board()
+        self.vllm = VllmClient(url, plan.timeout_s, api_key=key)
+
+        async def adapter(name: str) -> _Adapter:
+            return await self._load(name)
+
+        # Ray Serve's LRU of `max_loras` adapters; a plain function, as the limit is known only here.
+        self.adapter = serve.multiplexed(max_num_models_per_replica=plan.max_loras)(adapter)
+
+    async def _load(self, name: str) -> _Adapter:
+        await self.vllm.load_lora(name, self._paths[name])
+        self.stats.adapter_loads += 1
+        self.stats.adapters.append(name)
+        return _Adapter(name, self.vllm, self.stats.adapters)
+
+    async def lease(
+        self, adapter_path: str | None = None, reload: bool = False
+    ) -> AsyncIterator[dict[str, Any]]:
+        """This replica's vLLM for one request, with its adapter loaded; held until cancelled.
+        `reload`: make sure vLLM still has it (it may have restarted and forgotten it)."""
+        from ray import serve
+
+        name = serve.get_multiplexed_model_id()
+        self.stats.requests += 1
+        held: _Adapter | None = None
+        if name and adapter_path:
+            if name in self.stats.adapters:
+                self.stats.adapter_hits += 1
+            self._paths[name] = Path(adapter_path)
+            held = await self.adapter(name)
+            held.leases += 1
+            if reload:
+                await self.vllm.load_lora(name, self._paths[name])
+        self.board.put.remote(self.rank, self.stats)  # the counts at once; the queue at the health check
+        try:
+            yield {"url": self.stats.url, "api_key": self.key, "rank": self.rank}
+            await asyncio.sleep(_LEASE_CAP_S)
+        finally:
+            if held is not None:
+                held.leases -= 1
+
+    async def check_health(self) -> None:
+        """Ray Serve's health check, every `health_period_s`; it also posts the figures to the board."""
+        healthy = (self.process is None or self.process.returncode is None) and await self.vllm.healthy(
+            self.plan.health_timeout_s
+        )
+        self.stats.healthy = healthy
+        if healthy:
+            await self._reload_forgotten()
+        self.board.put.remote(self.rank, await self.report())
+        if not healthy:
+            raise RuntimeError(f"vLLM at {self.stats.url} does not answer /health")
+
+    async def _reload_forgotten(self) -> None:
+        """A server restarted behind this replica (between two checks) has forgotten its adapters."""
+        try:
+            present = await self.vllm.served_models()
+            for name in [n for n in self.stats.adapters if n not in present]:
+                await self.vllm.load_lora(name, self._paths[name])
+                log.warning("vLLM at %s had lost adapter %s; loaded it again", self.stats.url, name)
+        except UpstreamError as exc:  # the next check tries again
+            log.warning("could not check the adapters of vLLM at %s: %s", self.stats.url, exc)
+
+    async def report(self) -> ReplicaStats:
+        """Its figures now, with vLLM's own queue gauges."""
+        with contextlib.suppress(UpstreamError):
+            self.stats.running, self.stats.waiting = queue_depth(await self.vllm.metrics_text())
+        self.stats.at = time.time()
+        return self.stats
+
+    def __del__(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
 def deployment(
     plan: ReplicaPlan, replicas: int, max_ongoing: int, health_period_s: float, gpus: float
 ) -> Any:
     """The Ray Serve deployment of `replicas` vLLM replicas, bound and ready for `serve.run`."""
     from ray import serve
-
-    class VllmReplica:
-        def __init__(self, plan: ReplicaPlan) -> None:
-            self.plan = plan
-            self.rank = int(serve.get_replica_context().rank.rank)
-            self.process: VllmProcess | None = None
-            self.stats = ReplicaStats(self.rank, "")
-            self._paths: dict[str, Path] = {}
-            if plan.spec is not None:
-                self.process = _start_own(plan.spec, plan, self.rank)
-                url, key = self.process.url, self.process.api_key
-                self.stats.pid = self.process.pid
-            else:  # a server that runs already: this replica starts (or starts again) once it answers
-                url, key = plan.urls[self.rank], plan.api_key
-                if not wait_for_ok(f"{url}/health", None, plan.start_timeout_s):
-                    raise UpstreamError(f"vLLM at {url} did not answer /health in time")
-            self.stats.url = url
-            self.key = key
-            self.board = _board()
-            self.vllm = VllmClient(url, plan.timeout_s, api_key=key)
-
-        @serve.multiplexed(max_num_models_per_replica=plan.max_loras)  # type: ignore[untyped-decorator]
-        async def adapter(self, name: str) -> _Adapter:
-            await self.vllm.load_lora(name, self._paths[name])
-            self.stats.adapter_loads += 1
-            self.stats.adapters.append(name)
-            return _Adapter(name, self.vllm, self.stats.adapters)
-
-        async def lease(self, adapter_path: str | None = None) -> AsyncIterator[dict[str, Any]]:
-            """This replica's vLLM for one request, with its adapter loaded; held until cancelled."""
-            name = serve.get_multiplexed_model_id()
-            self.stats.requests += 1
-            held: _Adapter | None = None
-            if name and adapter_path:
-                if name in self.stats.adapters:
-                    self.stats.adapter_hits += 1
-                self._paths[name] = Path(adapter_path)
-                held = await self.adapter(name)
-                held.leases += 1
-            self.board.put.remote(self.rank, self.stats)  # the counts at once; the queue at the health check
-            try:
-                yield {"url": self.stats.url, "api_key": self.key, "rank": self.rank}
-                await asyncio.sleep(_LEASE_CAP_S)
-            finally:
-                if held is not None:
-                    held.leases -= 1
-
-        async def check_health(self) -> None:
-            """Ray Serve's health check, every `health_period_s`; it also posts the figures to the board."""
-            healthy = (self.process is None or self.process.returncode is None) and await self.vllm.healthy(
-                self.plan.health_timeout_s
-            )
-            self.stats.healthy = healthy
-            self.board.put.remote(self.rank, await self.report())
-            if not healthy:
-                raise RuntimeError(f"vLLM at {self.stats.url} does not answer /health")
-
-        async def report(self) -> ReplicaStats:
-            """Its figures now, with vLLM's own queue gauges."""
-            with contextlib.suppress(UpstreamError):
-                self.stats.running, self.stats.waiting = queue_depth(await self.vllm.metrics_text())
-            self.stats.at = time.time()
-            return self.stats
-
-        def __del__(self) -> None:
-            if self.process is not None:
-                self.process.stop()
 
     deployed: Any = serve.deployment(
         VllmReplica,

@@ -123,9 +123,11 @@ class RayReplicas:
         return cls(handle, board, plan.timeout_s, stale_after_s=3 * health_period_s + plan.health_timeout_s)
 
     @asynccontextmanager
-    async def lease(self, model: str, adapter_path: Path | None) -> AsyncIterator[VllmClient]:
+    async def lease(
+        self, model: str, adapter_path: Path | None, reload: bool = False
+    ) -> AsyncIterator[VllmClient]:
         handle = self._handle.options(multiplexed_model_id=model if adapter_path is not None else "")
-        call = handle.lease.remote(str(adapter_path) if adapter_path is not None else None)
+        call = handle.lease.remote(str(adapter_path) if adapter_path is not None else None, reload)
         try:
             granted = await asyncio.wait_for(call.__anext__(), self._timeout_s)
         except (TimeoutError, StopAsyncIteration) as exc:
@@ -143,9 +145,9 @@ class RayReplicas:
             call.cancel()
 
     async def load_lora(self, name: str, path: Path) -> None:
-        """Loads it on the replica Ray picks for it (the one with the fewest adapters), as a check that it
-        loads; other replicas load it when a request needs it there."""
-        async with self.lease(name, path):
+        """Loads it on the replica Ray picks for it (one that holds it, else the one with the fewest
+        adapters), also if that replica's vLLM forgot it; other replicas load it when a request needs it."""
+        async with self.lease(name, path, reload=True):
             pass
 
     async def unload_lora(self, name: str) -> None:

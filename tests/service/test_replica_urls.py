@@ -47,12 +47,16 @@ def test_running_servers_serve_as_replicas(
             body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4, "rag": False}
             key = {"Authorization": "Bearer acme-key"}
             answer = httpx.post(f"{url}/v1/chat/completions", json=body, headers=key, timeout=120)
+            # The server restarts behind the replica and forgets the adapter: the next request still works.
+            httpx.post(f"{vllm.url}/v1/unload_lora_adapter", json={"lora_name": ADAPTER}, timeout=30)
+            after_restart = httpx.post(f"{url}/v1/chat/completions", json=body, headers=key, timeout=120)
             listed = httpx.get(
                 f"{url}/admin/replicas", headers={"Authorization": "Bearer admin-key"}, timeout=30
             ).json()
             metrics = httpx.get(f"{url}/metrics", timeout=30).text
     assert answer.status_code == 200, answer.text
     assert answer.json()["model"] == ADAPTER
+    assert after_restart.status_code == 200, after_restart.text
     assert [r["url"] for r in listed] == [vllm.url]
     assert listed[0]["healthy"] and ADAPTER in listed[0]["adapters"]
     assert listed[0]["requests"] >= 1  # posted by the replica as each lease starts
