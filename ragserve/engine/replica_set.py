@@ -114,12 +114,22 @@ class RayReplicas:
         import ray
         from ray import serve
 
-        if not ray.is_initialized():
-            ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, namespace="ragserve")
-        serve.start(proxy_location="Disabled")
-        board = board_actor()
-        app = deployment(plan, replicas, max_ongoing, health_period_s, gpus)
-        handle = serve.run(app, name=APP, route_prefix=None)
+        try:
+            if not ray.is_initialized():
+                ray.init(
+                    address=ray_address, include_dashboard=False, log_to_driver=False, namespace="ragserve"
+                )
+            serve.start(proxy_location="Disabled")
+            board = board_actor()
+            app = deployment(plan, replicas, max_ongoing, health_period_s, gpus)
+            handle = serve.run(app, name=APP, route_prefix=None)
+        except Exception as exc:  # Ray's own errors: no cluster at that address, a replica that cannot start
+            if ray.is_initialized():
+                ray.shutdown()
+            where = f"; the replicas' vLLM logs are in {plan.log_dir}" if plan.log_dir else ""
+            raise UpstreamError(
+                f"the vLLM replicas did not start on Ray Serve: {_first_line(exc)}{where}"
+            ) from exc
         return cls(handle, board, plan.timeout_s, stale_after_s=3 * health_period_s + plan.health_timeout_s)
 
     @asynccontextmanager
