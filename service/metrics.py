@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ragserve.engine.replica import ReplicaStats
+from ragserve.engine.replica_board import ReplicaStats
 
 __all__ = ["UNMATCHED", "Metrics", "RequestMetrics", "route_label"]
 

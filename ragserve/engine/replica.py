@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -29,16 +28,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ragserve.engine.replica_board import ReplicaStats, board, queue_depth
 from ragserve.engine.vllm_client import VllmClient
 from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port, start_key, wait_for_ok
 from ragserve.errors import UpstreamError
 
-__all__ = ["ReplicaPlan", "ReplicaStats", "VllmReplica", "board_actor", "deployment", "queue_depth"]
+__all__ = ["ReplicaPlan", "VllmReplica", "deployment"]
 
 log = logging.getLogger("ragserve.replica")
 
 _LEASE_CAP_S = 3600.0  # a lease the service forgot (it died) ends on its own
-_GAUGE = re.compile(r"^(vllm:num_requests_(?:running|waiting))\{[^}]*\}\s+([0-9.eE+-]+)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -54,23 +53,6 @@ class ReplicaPlan:
     health_timeout_s: float = 5.0
     start_timeout_s: float = 600.0
     per_node: int = 1  # how many replicas share a machine's cores (CPU only)
-
-
-@dataclass
-class ReplicaStats:
-    """One replica's figures, as GET /admin/replicas shows them."""
-
-    rank: int
-    url: str
-    healthy: bool = True
-    running: float = 0.0
-    waiting: float = 0.0
-    adapters: list[str] = field(default_factory=list)
-    requests: int = 0
-    adapter_hits: int = 0
-    adapter_loads: int = 0
-    at: float = field(default_factory=time.time)
-    pid: int | None = None  # the vLLM process, when the replica started it
 
 
 class _Adapter:
@@ -128,14 +110,13 @@ class VllmReplica:
         if plan.spec is not None:
             self.process = _start_own(plan.spec, plan, self.rank)
             url, key = self.process.url, self.process.api_key
-            self.stats.pid = self.process.pid
         else:  # a server that runs already: this replica starts (or starts again) once it answers
             url, key = plan.urls[self.rank], plan.api_key
             if not wait_for_ok(f"{url}/health", None, plan.start_timeout_s):
                 raise UpstreamError(f"vLLM at {url} did not answer /health in time")
         self.stats.url = url
         self.key = key
-        self.board = _board()
+        self.board = board()
         self.vllm = VllmClient(url, plan.timeout_s, api_key=key)
 
         async def adapter(name: str) -> _Adapter:
@@ -227,42 +208,6 @@ def deployment(
         ray_actor_options={"num_cpus": 0, "num_gpus": gpus},
     )
     return deployed.bind(plan)
-
-
-BOARD = "ragserve-replica-board"
-NAMESPACE = "ragserve"
-
-
-def board_actor() -> Any:
-    """A small Ray actor that holds each replica's latest figures, by rank, for GET /admin/replicas."""
-    import ray
-
-    class ReplicaBoard:
-        def __init__(self) -> None:
-            self.stats: dict[int, ReplicaStats] = {}
-
-        def put(self, rank: int, stats: ReplicaStats) -> None:
-            self.stats[rank] = stats
-
-        def get(self) -> list[ReplicaStats]:
-            return [self.stats[rank] for rank in sorted(self.stats)]
-
-    actor: Any = ray.remote(num_cpus=0)(ReplicaBoard)
-    return actor.options(name=BOARD, namespace=NAMESPACE, get_if_exists=True).remote()
-
-
-def _board() -> Any:
-    import ray
-
-    return ray.get_actor(BOARD, namespace=NAMESPACE)
-
-
-def queue_depth(metrics_text: str) -> tuple[float, float]:
-    """vLLM's running and waiting requests, from its Prometheus page."""
-    gauges = dict(_GAUGE.findall(metrics_text))
-    return float(gauges.get("vllm:num_requests_running", 0)), float(
-        gauges.get("vllm:num_requests_waiting", 0)
-    )
 
 
 def _start_own(spec: VllmSpec, plan: ReplicaPlan, rank: int) -> VllmProcess:

@@ -14,7 +14,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from ragserve.engine.replica import ReplicaPlan, ReplicaStats, board_actor, deployment, queue_depth
+from ragserve.engine.replica import ReplicaPlan, deployment
+from ragserve.engine.replica_board import ReplicaStats, board_actor, queue_depth
 from ragserve.engine.vllm_client import VllmClient
 from ragserve.errors import UpstreamError
 
