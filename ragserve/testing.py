@@ -22,8 +22,15 @@ def running_vllm(
         yield process
 
 
-def make_lora(model_dir: Path, out: Path, seed: int = 0) -> Path:
-    """A small random LoRA (r=8 on the modules vLLM serves) that visibly changes the model's output."""
+def make_lora(
+    model_dir: Path,
+    out: Path,
+    seed: int = 0,
+    rank: int = 8,
+    target_modules: tuple[str, ...] = SERVED_TARGET_MODULES,
+) -> Path:
+    """A small random LoRA (by default r=8 on all the modules vLLM serves) that visibly changes the model's
+    output."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -31,7 +38,7 @@ def make_lora(model_dir: Path, out: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
     config = LoraConfig(
-        r=8, lora_alpha=16, target_modules=list(SERVED_TARGET_MODULES), init_lora_weights=False
+        r=rank, lora_alpha=2 * rank, target_modules=list(target_modules), init_lora_weights=False
     )
     peft_model = get_peft_model(model, config)
     peft_model.save_pretrained(str(out))

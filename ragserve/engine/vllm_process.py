@@ -80,6 +80,7 @@ class VllmSpec:
     served_name: str
     port: int
     max_lora_rank: int  # the service's setting (RAGSERVE_MAX_LORA_RANK), which adapter validation also reads
+    enable_lora: bool = True  # False: a plain server, as for a model with an adapter merged into it
     max_model_len: int = 2048
     dtype: str = "auto"
     max_loras: int = 4
@@ -102,14 +103,19 @@ class VllmSpec:
             "--port", str(self.port),
             "--max-model-len", str(self.max_model_len),
             "--dtype", self.resolved_dtype(),
+            *(self._lora_args() if self.enable_lora else ()),
+            *(("--enable-auto-tool-choice", "--tool-call-parser", self.tool_call_parser)
+              if self.tool_call_parser else ()),
+            *self.extra_args,
+        ]  # fmt: skip
+
+    def _lora_args(self) -> list[str]:
+        return [
             "--enable-lora",
             "--max-loras", str(self.max_loras),
             "--max-lora-rank", str(self.max_lora_rank),
             "--max-cpu-loras", str(self.max_cpu_loras),
             "--lora-target-modules", *self.lora_target_modules,
-            *(("--enable-auto-tool-choice", "--tool-call-parser", self.tool_call_parser)
-              if self.tool_call_parser else ()),
-            *self.extra_args,
         ]  # fmt: skip
 
     def resolved_dtype(self) -> str:

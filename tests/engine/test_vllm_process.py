@@ -55,3 +55,9 @@ def test_each_start_gets_a_fresh_random_key_unless_one_is_configured() -> None:
     assert first != second and len(first) >= 32
     assert start_key(SecretStr("configured-key")) == "configured-key"
     assert len(start_key(SecretStr(" "))) >= 32  # blank would leave vLLM open
+
+
+def test_a_plain_server_gets_no_lora_flags() -> None:
+    plain = VllmSpec(Path("merged"), "base", 8100, 16, enable_lora=False).command()
+    assert not [arg for arg in plain if "lora" in arg]
+    assert "--enable-lora" in _spec().command()
