@@ -19,7 +19,7 @@ is idempotent.
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from qdrant_client import models as qm
 
@@ -48,12 +48,7 @@ class Promotion:
     started: bool
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "tenant": self.tenant,
-            "collection": self.collection,
-            "points": self.points,
-            "started": self.started,
-        }
+        return asdict(self)
 
 
 def promote_tenant(

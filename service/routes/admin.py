@@ -1,6 +1,7 @@
 """The admin API, behind its own key: re-index a tenant while the service keeps serving."""
 
 import asyncio
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -83,16 +84,7 @@ async def replicas(state: StateDep) -> list[dict[str, Any]]:
     """Each vLLM replica: its URL, health, queue, adapters loaded, and its request and adapter counts."""
     stats = await state.replicas.describe()
     state.metrics.note_replicas(stats)
-    return [{field: getattr(s, field) for field in _REPLICA_FIELDS} for s in stats]
+    return [{k: v for k, v in asdict(s).items() if k not in _INTERNAL} for s in stats]
 
 
-_REPLICA_FIELDS = (
-    "url",
-    "healthy",
-    "running",
-    "waiting",
-    "adapters",
-    "requests",
-    "adapter_hits",
-    "adapter_loads",
-)
+_INTERNAL = {"rank", "at"}  # the figures' key on the board, and when they were posted
