@@ -105,27 +105,47 @@ def edge_nearest(query: Any, using: str | None) -> edge.Query:
     raise ValueError(f"the Edge store does not take the query {type(query).__name__}")
 
 
-def edge_filter(flt: qm.Filter | None, *also: qm.Filter | None) -> edge.Filter | None:
-    """The filter, and'ed with the others given (a query's own filter with each of its prefetches')."""
-    parts = [_filter(f) for f in (flt, *also) if f is not None]
-    if len(parts) <= 1:
-        return parts[0] if parts else None
-    return edge.Filter(must=list(parts))
+def edge_filter(*filters: qm.Filter | None) -> edge.Filter | None:
+    """The filters and'ed into one flat filter (a query's own with each prefetch's), repeated conditions
+    dropped. Edge plans a filter nested in another as a scan: measured at 100k chunks, a dense search
+    under Filter(must=[tenant_filter, tenant_filter]) took twice as long as under the tenant filter."""
+    must: list[Any] = []
+    must_not: list[Any] = []
+    should: list[Any] | None = None
+    for flt in filters:
+        if flt is None:
+            continue
+        if flt.min_should is not None:
+            raise ValueError("the Edge store adapter does not take min_should")
+        must += [c for c in _listed(flt.must) if c not in must]
+        must_not += [c for c in _listed(flt.must_not) if c not in must_not]
+        if flt.should and should is None:
+            should = _listed(flt.should)
+        elif flt.should:
+            must.append(qm.Filter(should=flt.should))  # two should-lists and'ed: one must stay nested
+    if not (must or must_not or should):
+        return None
+    return edge.Filter(must=_conditions(must), should=_conditions(should), must_not=_conditions(must_not))
+
+
+def _listed(conditions: Sequence[Any] | Any | None) -> list[Any]:
+    if conditions is None:
+        return []
+    return list(conditions) if isinstance(conditions, list) else [conditions]
 
 
 def _filter(flt: qm.Filter) -> edge.Filter:
     if flt.min_should is not None:
         raise ValueError("the Edge store adapter does not take min_should")
     return edge.Filter(
-        must=_conditions(flt.must), should=_conditions(flt.should), must_not=_conditions(flt.must_not)
+        must=_conditions(_listed(flt.must)),
+        should=_conditions(_listed(flt.should)),
+        must_not=_conditions(_listed(flt.must_not)),
     )
 
 
-def _conditions(conditions: Sequence[qm.Condition] | qm.Condition | None) -> list[Any] | None:
-    if conditions is None:
-        return None
-    items = conditions if isinstance(conditions, list) else [conditions]
-    return [_condition(c) for c in items]
+def _conditions(conditions: list[Any] | None) -> list[Any] | None:
+    return [_condition(c) for c in conditions] if conditions else None
 
 
 def _condition(condition: Any) -> Any:

@@ -11,6 +11,7 @@ import qdrant_edge as edge
 from qdrant_client import models as qm
 
 from ragserve.errors import StoreFormatError, StoreLockedError
+from ragserve.ingest.edge_convert import edge_filter
 from ragserve.ingest.edge_store import EdgeClient
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.ingest.extract import extract_text
@@ -133,6 +134,16 @@ def test_rrf_follows_qdrants_formula_and_keeps_ties_in_first_seen_order() -> Non
     assert [key for key, _ in fused] == [1, 2, 3, 5]
     assert [score for _, score in fused] == pytest.approx([1.0833334, 0.8333334, 0.5833334, 0.5])
     assert [key for key, _ in rrf_scores([["a"], ["b"]])] == ["a", "b"]
+
+
+def test_a_prefetch_filter_and_the_query_filter_become_one_flat_filter() -> None:
+    # Edge scans a nested filter instead of using the payload index: twice the dense search time at 100k.
+    tenant = qm.Filter(must=[qm.FieldCondition(key="tenant", match=qm.MatchValue(value="acme"))])
+    source = qm.FieldCondition(key="source", match=qm.MatchAny(any=["a.md"]))
+    assert repr(edge_filter(tenant, tenant)) == repr(edge_filter(tenant))
+    both = edge_filter(tenant, qm.Filter(must=[source]))
+    assert both is not None and both.must is not None
+    assert [c.key for c in both.must] == ["tenant", "source"]  # type: ignore[union-attr]
 
 
 def test_a_second_open_of_the_store_is_refused_until_the_first_closes(settings: Settings) -> None:
