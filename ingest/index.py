@@ -15,8 +15,9 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from ragserve.errors import StoreLockedError, StoreUnavailableError
+from ragserve.errors import StoreUnavailableError
 from ragserve.ingest.chunking import Chunk
+from ragserve.ingest.embedded import StoreClient, open_embedded
 from ragserve.ingest.sharding import ClusterLayout
 from ragserve.ingest.sparse import SparseEmbedding
 from ragserve.settings import Settings
@@ -91,7 +92,7 @@ class QdrantIndex:
 
     def __init__(
         self,
-        client: QdrantClient,
+        client: StoreClient,
         collection: str,
         lock: "threading.RLock | None" = None,
         layout: ClusterLayout | None = None,
@@ -107,24 +108,14 @@ class QdrantIndex:
 
     @classmethod
     def connect(cls, settings: Settings) -> "QdrantIndex":
-        """A Qdrant server when a URL is set, else the embedded store under the data dir."""
+        """A Qdrant server when a URL is set, else the embedded store under the data dir (embedded.py)."""
         if settings.qdrant_url:
             key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
             client = QdrantClient(url=settings.qdrant_url, api_key=key, timeout=settings.qdrant_timeout_s)
             with _translate_errors(settings.qdrant_url):
                 client.get_collections()
             return cls(client, settings.collection, layout=ClusterLayout.from_settings(settings))
-        settings.qdrant_path.mkdir(parents=True, exist_ok=True)
-        try:
-            client = QdrantClient(path=str(settings.qdrant_path))
-        except RuntimeError as exc:
-            if "already accessed" not in str(exc):
-                raise
-            raise StoreLockedError(
-                f"the embedded Qdrant store {settings.qdrant_path} is open in another process; "
-                "wait for it to finish, or point RAGSERVE_QDRANT_URL at a Qdrant server"
-            ) from exc
-        return cls(client, settings.collection, layout=ClusterLayout.from_settings(settings))
+        return cls(open_embedded(settings), settings.collection, layout=ClusterLayout.from_settings(settings))
 
     @_locked
     def close(self) -> None:
@@ -283,7 +274,7 @@ class QdrantIndex:
     @_locked
     def ensure_payload_indexes(self) -> None:
         # Created before any data is loaded. `tenant` partitions the storage on a server; `source` and
-        # `chunk_index` serve the re-index deletes. The embedded store ignores payload indexes and says so.
+        # `chunk_index` serve the re-index deletes. Edge uses them; local mode ignores them and says so.
         indexes: dict[str, qm.PayloadSchemaParams] = {
             "tenant": qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, is_tenant=True),
             "source": qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD),

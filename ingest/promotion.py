@@ -30,6 +30,7 @@ from ragserve.ingest.sharding import (
     FALLBACK_SHARD_KEY,
     ClusterLayout,
     check_sharding_method,
+    server_client,
     tenant_shard_keys,
 )
 from ragserve.ingest.tenancy import check_tenant
@@ -72,7 +73,7 @@ def promote_tenant(
     collection = Collections(index).live_name()
     if collection is None:
         raise IndexNotFoundError("nothing is indexed yet: re-index the tenant's documents first")
-    client = index.client
+    client = server_client(index.client)
     with index.lock:
         check_sharding_method(client, collection, layout)
         started = _needs_start(index, collection, tenant)
@@ -96,7 +97,7 @@ def promote_tenant(
 
 def _needs_start(index: QdrantIndex, collection: str, tenant: str) -> bool:
     """True when the tenant has no shard key of its own, or one whose copy failed or never began (dropped)."""
-    client = index.client
+    client = server_client(index.client)
     if tenant not in tenant_shard_keys(client, collection, index.layout):
         return True
     info = client.collection_cluster_info(collection)
@@ -111,7 +112,7 @@ def _needs_start(index: QdrantIndex, collection: str, tenant: str) -> bool:
 
 def _start(index: QdrantIndex, collection: str, tenant: str, layout: ClusterLayout) -> None:
     """Steps 1 and 2: the tenant's shard key, Partial, and the transfer of its points into it."""
-    client = index.client
+    client = server_client(index.client)
     flt = _tenant_filter(tenant)
     shared = client.count(collection, count_filter=flt, shard_key_selector=FALLBACK_SHARD_KEY, exact=True)
     if shared.count == 0:
@@ -144,7 +145,7 @@ def _wait_active(
     deadline = clock() + timeout_s
     while True:
         with index.lock:
-            states = _replica_states(index.client.collection_cluster_info(collection), tenant)
+            states = _replica_states(server_client(index.client).collection_cluster_info(collection), tenant)
         if _all_active(states):
             return
         if qm.ReplicaState.DEAD in states:

@@ -15,9 +15,17 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from ragserve.errors import ShardingError
+from ragserve.ingest.edge_store import EdgeClient
+from ragserve.ingest.embedded import StoreClient
 from ragserve.settings import Settings
 
-__all__ = ["FALLBACK_SHARD_KEY", "ClusterLayout", "check_sharding_method", "tenant_shard_keys"]
+__all__ = [
+    "FALLBACK_SHARD_KEY",
+    "ClusterLayout",
+    "check_sharding_method",
+    "server_client",
+    "tenant_shard_keys",
+]
 
 # Tenant names start with a letter or digit (tenancy.py), so no tenant's own shard key can take this name.
 FALLBACK_SHARD_KEY = "_shared"
@@ -58,13 +66,12 @@ class ClusterLayout:
             return {}
         return {"shard_key_selector": qm.ShardKeyWithFallback(target=tenant, fallback=FALLBACK_SHARD_KEY)}
 
-    def create_shard_keys(
-        self, client: QdrantClient, collection: str, promoted: Collection[str] = ()
-    ) -> None:
+    def create_shard_keys(self, client: StoreClient, collection: str, promoted: Collection[str] = ()) -> None:
         """A new collection's shard keys: the fallback, and one for each tenant promoted in the collection
         it replaces. They start empty, so they are created active at once."""
         if not self.custom_sharding:
             return
+        client = server_client(client)
         # Qdrant's fallback may hold one shard only: small tenants share a single shard.
         client.create_shard_key(
             collection, FALLBACK_SHARD_KEY, shards_number=1, replication_factor=self.replication_factor
@@ -78,15 +85,25 @@ class ClusterLayout:
             )
 
 
-def tenant_shard_keys(client: QdrantClient, collection: str, layout: ClusterLayout) -> set[str]:
+def server_client(client: StoreClient) -> QdrantClient:
+    """The client of a Qdrant server, for the cluster calls the embedded Edge store has not got (the settings
+    already refuse custom sharding without a server URL)."""
+    if isinstance(client, EdgeClient):
+        raise ShardingError(
+            "custom sharding needs a Qdrant server; the embedded Edge store has no shard keys"
+        )
+    return client
+
+
+def tenant_shard_keys(client: StoreClient, collection: str, layout: ClusterLayout) -> set[str]:
     """The tenants with a shard key of their own in a collection; none without custom sharding."""
     if not layout.custom_sharding:
         return set()
-    keys = client.list_shard_keys(collection).shard_keys or []
+    keys = server_client(client).list_shard_keys(collection).shard_keys or []
     return {str(k.key) for k in keys} - {FALLBACK_SHARD_KEY}
 
 
-def check_sharding_method(client: QdrantClient, collection: str, layout: ClusterLayout) -> None:
+def check_sharding_method(client: StoreClient, collection: str, layout: ClusterLayout) -> None:
     """Refuses a collection whose sharding method is not the setting's: every request would fail on it."""
     method = client.get_collection(collection).config.params.sharding_method or qm.ShardingMethod.AUTO
     wanted = qm.ShardingMethod.CUSTOM if layout.custom_sharding else qm.ShardingMethod.AUTO

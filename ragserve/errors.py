@@ -25,6 +25,7 @@ __all__ = [
     "RagserveError",
     "ShardingError",
     "SkipDocument",
+    "StoreFormatError",
     "StoreLockedError",
     "StoreUnavailableError",
     "TenantNotFoundError",
@@ -65,6 +66,10 @@ class IndexMismatchError(RagserveError):
 
 class StoreLockedError(RagserveError):
     """The embedded Qdrant store is open in another process."""
+
+
+class StoreFormatError(RagserveError):
+    """The data dir holds an embedded store of the kind the settings do not name."""
 
 
 class StoreUnavailableError(RagserveError):

@@ -108,7 +108,7 @@ def test_data_dir_option_and_env_choose_the_store(shared_model: None, docs: Path
         runner.invoke(app, ["reindex", str(docs), "--tenant", "acme", "--data-dir", str(elsewhere)]).exit_code
         == 0
     )
-    assert (elsewhere / "qdrant").is_dir()
+    assert (elsewhere / "qdrant-edge" / "catalog.json").is_file()
     default = runner.invoke(app, ["stats", "--tenant", "acme", "--json"])
     assert json.loads(default.stdout)["documents"] == 0
 

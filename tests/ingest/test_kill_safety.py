@@ -2,16 +2,17 @@
 
 import os
 import random
+import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
+import qdrant_edge as edge
 
 from ragserve.ingest.blue_green import physical_name
 from ragserve.ingest.embedding import DenseEmbedder
@@ -30,23 +31,37 @@ def _reindex_process(docs: Path, data_dir: Path, **settings: str) -> subprocess.
 
 
 def _store_of(settings: Settings, embedder: DenseEmbedder) -> Path:
-    """The SQLite file of the collection these settings write to: `<alias>__<fingerprint>`."""
+    """The Edge shard of the collection these settings write to: `<alias>__<fingerprint>`."""
     with IngestRuntime.open(
         settings.model_copy(update={"data_dir": settings.data_dir.parent / "probe"}), embedder
     ) as rt:
         name = physical_name(settings.collection, rt.spec)
-    return settings.data_dir / "qdrant" / "collection" / name / "storage.sqlite"
+    return settings.edge_path / "collections" / name
 
 
-def _stored_points(store: Path) -> int:
-    """Reads the embedded store's SQLite file directly: the Qdrant lock only guards Qdrant clients."""
-    if not store.exists():
+def _stored_points(shard: Path) -> int:
+    """What a kill now would leave: a copy of the shard's folder, opened (its WAL replayed), counted. The
+    writer holds the store's lock and the shard's WAL lock, which guard the originals, not a copy."""
+    if not shard.exists():
         return 0
-    try:
-        with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=0.2)) as db:
-            return int(db.execute("SELECT count(*) FROM points").fetchone()[0])
-    except sqlite3.Error:
-        return 0
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / shard.name
+        try:
+            shutil.copytree(shard, copy, copy_function=_copy_sparse)
+            opened = edge.EdgeShard.load(str(copy))
+        except Exception:  # copied mid-write or mid-flush: the next poll tries again
+            return 0
+        try:
+            return opened.count(edge.CountRequest(exact=True))
+        finally:
+            opened.close()
+
+
+def _copy_sparse(src: str, dst: str) -> None:
+    """The WAL's files are mostly zeros; copies them without writing those."""
+    data = Path(src).read_bytes()
+    Path(dst).write_bytes(data.rstrip(b"\0"))
+    os.truncate(dst, len(data))
 
 
 def _kill_once_writing(proc: subprocess.Popen[bytes], store: Path, rng: random.Random) -> None:
@@ -115,7 +130,7 @@ def test_a_rebuild_killed_midway_leaves_the_old_index_live_and_the_next_run_swit
     with IngestRuntime.open(live, embedder) as rt:
         # The alias still points at the old, complete collection; the half build waits beside it.
         assert point_set(rt.index, "acme") == old
-        build = rt.index.view(build_store.parent.name)
+        build = rt.index.view(build_store.name)
         assert build.count_chunks("acme") > 0
         assert rt.retriever().search("acme", "warranty")
 
@@ -124,4 +139,4 @@ def test_a_rebuild_killed_midway_leaves_the_old_index_live_and_the_next_run_swit
     assert finished == clean
     assert finished != old
     with IngestRuntime.open(live, embedder) as rt:
-        assert [c.name for c in rt.index.client.get_collections().collections] == [build_store.parent.name]
+        assert [c.name for c in rt.index.client.get_collections().collections] == [build_store.name]
