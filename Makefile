@@ -21,7 +21,16 @@ export RAGSERVE_DATA_DIR
 
 .PHONY: setup lint test test-fast demo adapters grounding eval eval-retrieval bench bench-serve bench-lora bench-dtype bench-embedders clean
 
-setup: $(STAMP)
+# The playground's browser tests drive Debian's chromium: Playwright's own browser download cannot run here.
+export CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+setup: $(STAMP) $(CHROMIUM)
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "install chromium, or set CHROMIUM=/path/to/chromium"; exit 1; }
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
 $(STAMP): pyproject.toml requirements/weights.txt requirements/clients.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,7 +58,7 @@ test-fast: setup
 
 # The main job: vLLM (CPU) + the index + the OpenAI-compatible chat API on :8000, on the demo config.
 demo: setup
-	@echo 'When it says "serving", call it from another shell:'
+	@echo 'When it says "serving", open http://127.0.0.1:8000/playground (key: acme-demo-key), or call it from another shell:'
 	@echo '  curl http://127.0.0.1:8000/v1/chat/completions -H "Authorization: Bearer acme-demo-key" \'
 	@echo '    -H "Content-Type: application/json" -d '"'"'{"messages": [{"role": "user", "content": "How long does the battery last?"}]}'"'"
 	@echo '  .venv/bin/python -c "import openai; c = openai.OpenAI(base_url=\"http://127.0.0.1:8000/v1\", api_key=\"acme-demo-key\"); print(c.chat.completions.create(model=\"default\", messages=[{\"role\": \"user\", \"content\": \"What is the warranty?\"}]).choices[0].message.content)"'

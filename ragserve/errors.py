@@ -109,6 +109,10 @@ class ModelNotAllowedError(RagserveError):
     """A request names a model or adapter its tenant may not use."""
 
 
+class PageNotFoundError(RagserveError):
+    """A path under the playground that is none of its files."""
+
+
 class InvalidRequestError(RagserveError):
     """A request the client must change: `param` names the offending field (OpenAI's convention), `code` is
     a machine-readable kind where clients key on one."""

@@ -69,8 +69,12 @@ def up(
                 vllm_process=vllm.process,
                 replicas=vllm.replicas,
             )
-            err.print(f"serving on http://{settings.host}:{settings.port}/v1 (Ctrl-C to stop)")
-            registration.record(settings.data_dir, f"http://{_reachable(settings.host)}:{settings.port}")
+            reachable = f"http://{_reachable(settings.host)}:{settings.port}"
+            err.print(
+                f"serving on http://{settings.host}:{settings.port}/v1, "
+                f"the playground on {reachable}/playground (Ctrl-C to stop)"
+            )
+            registration.record(settings.data_dir, reachable)
             try:
                 uvicorn.run(
                     app,
