@@ -44,11 +44,11 @@ def export(
         f"; {follow_ups} asked after earlier turns: check that each stands alone" if follow_ups else ""
     )
     typer.echo(
-        f"{report.tenant}: {report.records} feedback records from {report.source}\n"
-        f"{report.qa_path}: {report.qa_rows} draft questions from up-votes ({report.unanswerable} "
-        f"unanswerable{asked_after}): review them, and shorten each accepted answer to the fact\n"
-        f"{report.candidates_path}: {report.candidates} down-voted answers: write the right reply to each "
-        "as its last assistant turn, then add it to the adapter's dataset"
+        f"{report.tenant}: feedback records: {report.records}, in {report.source}\n"
+        f"{report.qa_path}: up-votes as draft questions: {report.qa_rows} ({report.unanswerable} "
+        f"unanswerable{asked_after}); review each, and shorten its accepted answer to the fact\n"
+        f"{report.candidates_path}: down-votes as adapter candidates: {report.candidates}; write the right "
+        "reply to each as its last assistant turn, then add it to the adapter's dataset"
     )
 
 

@@ -48,7 +48,7 @@ def test_export_writes_qa_rows_that_eval_answers_loads(
 ) -> None:
     result = _export("--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
-    assert "2 draft questions from up-votes (1 unanswerable; 1 asked after earlier turns" in result.stdout
+    assert "up-votes as draft questions: 2 (1 unanswerable; 1 asked after earlier turns" in result.stdout
     items = {item.id: item for item in load_qa(tmp_path / "out" / "qa.jsonl")}
     assert set(items) == {stored["up"].id, stored["refusal"].id}
     up = items[stored["up"].id]
@@ -96,7 +96,7 @@ def test_a_torn_last_line_is_skipped_with_a_warning_naming_file_and_line(
     result = _export("--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert f"warning: skipped {path}:4: not JSON" in result.stderr and "a torn last line" in result.stderr
-    assert "acme: 3 feedback records" in result.stdout
+    assert "acme: feedback records: 3, in" in result.stdout
 
 
 @pytest.mark.parametrize(
