@@ -69,6 +69,11 @@ class AdapterSwitch:
     def current(self, tenant: str) -> AdapterVersion | None:
         return self._current.get(tenant)
 
+    @property
+    def registry(self) -> AdapterRegistry:
+        """The registry this switch validates and loads versions from."""
+        return self._registry
+
     def path_of(self, served: str) -> Path | None:
         """Where the adapter served under this name lies, for a replica that has to load it; None: base."""
         version = self._loaded.get(served)

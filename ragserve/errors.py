@@ -13,12 +13,15 @@ __all__ = [
     "ConfigError",
     "DatasetError",
     "DocsDirError",
+    "FeedbackFullError",
+    "FeedbackNotFoundError",
     "IndexMismatchError",
     "IndexNotFoundError",
     "InvalidRequestError",
     "InvalidTenantError",
     "ModelNotAllowedError",
     "ModelNotFoundError",
+    "PageNotFoundError",
     "PromptTooLongError",
     "QAFileError",
     "QueryFileError",
@@ -157,6 +160,15 @@ class AdapterInvalidError(RagserveError):
 
 class DatasetError(RagserveError):
     """A training dataset or its card is missing or has bad lines; the message names each one."""
+
+
+class FeedbackFullError(RagserveError):
+    """A tenant's stored feedback has reached RAGSERVE_FEEDBACK_MAX_BYTES: nothing more is taken until an
+    operator exports it and moves the file away, so a retry alone does not help."""
+
+
+class FeedbackNotFoundError(RagserveError):
+    """No feedback is stored for a tenant, or none of its stored lines can be read."""
 
 
 def validation_problems(exc: "ValidationError | RequestValidationError") -> str:

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     max_connections: int = Field(default=256, ge=1)
     keep_alive_s: int = Field(default=5, ge=1)
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    # Each tenant's stored feedback (POST /v1/feedback); past it a post is refused until an operator exports
+    # the file (`ragserve feedback export`) and moves it away.
+    feedback_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     metrics_key: SecretStr | None = None  # when set, GET /metrics needs `Authorization: Bearer <key>`
     readiness_timeout_s: float = Field(default=3.0, gt=0)
     retrieval_timeout_s: float = Field(default=15.0, gt=0)
@@ -146,6 +149,11 @@ class Settings(BaseSettings):
     def adapters_root(self) -> Path:
         """The adapter registry, `<name>/<version>/`; in the data dir unless RAGSERVE_ADAPTERS_DIR is set."""
         return self.adapters_dir or self.data_dir / "adapters"
+
+    @property
+    def feedback_dir(self) -> Path:
+        """Feedback on answers, `<tenant>.jsonl`, one record a line (service/feedback/store.py)."""
+        return self.data_dir / "feedback"
 
     @property
     def models_dir(self) -> Path:

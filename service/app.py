@@ -25,7 +25,7 @@ from ragserve.service.http_errors import install_error_handlers
 from ragserve.service.limits import ConcurrencyLimiter, RequestBodyLimits
 from ragserve.service.metrics import Metrics, RequestMetrics
 from ragserve.service.prompt import PromptBuilder
-from ragserve.service.routes import admin, chat, health, models, playground, retrieve
+from ragserve.service.routes import admin, chat, feedback, health, models, playground, retrieve
 from ragserve.service.state import ServiceState
 from ragserve.service.token_count import ChatTokenCounter
 from ragserve.settings import Settings
@@ -79,7 +79,7 @@ def create_app(
 
     app = FastAPI(title="ragserve", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    for module in (chat, retrieve, models, health, playground):
+    for module in (chat, retrieve, feedback, models, health, playground):
         app.include_router(module.router)
     if admin.enabled(settings):
         app.include_router(admin.router)

@@ -10,6 +10,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ragserve.errors import (
     AdapterNotFoundError,
     AuthError,
+    FeedbackFullError,
+    FeedbackNotFoundError,
     IndexNotFoundError,
     InvalidRequestError,
     InvalidTenantError,
@@ -39,6 +41,9 @@ _STATUS: list[tuple[type[RagserveError], int, str]] = [
     (PageNotFoundError, 404, "not_found_error"),
     (PromptTooLongError, 400, "invalid_request_error"),
     (TooManyRequestsError, 429, "rate_limit_error"),
+    # OpenAI's answer to an exhausted quota; no Retry-After, since waiting alone does not free any.
+    (FeedbackFullError, 429, "insufficient_quota"),
+    (FeedbackNotFoundError, 404, "not_found_error"),
     (UpstreamError, 503, "service_unavailable"),
     (StoreUnavailableError, 503, "service_unavailable"),
     (StoreLockedError, 503, "service_unavailable"),

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from ragserve.errors import InvalidRequestError
 
-__all__ = ["ChatMessage", "ChatRequest", "Citation", "RetrieveRequest", "StreamOptions"]
+__all__ = ["ChatMessage", "ChatRequest", "Citation", "RequestBody", "RetrieveRequest", "StreamOptions"]
 
 _INT64 = 2**63
 Bias = Annotated[float, Field(ge=-100, le=100)]
@@ -39,7 +39,7 @@ def _lone_surrogate(value: Any, path: str) -> str | None:
     return None
 
 
-class _Body(BaseModel):
+class RequestBody(BaseModel):
     """A request body: unknown fields are refused, and so is text that is not valid Unicode."""
 
     model_config = ConfigDict(extra="forbid")
@@ -148,7 +148,7 @@ class Tool(BaseModel):
     function: _Open
 
 
-class ChatRequest(_Body):
+class ChatRequest(RequestBody):
     model: Annotated[str, Field(max_length=256)] = "default"
     messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=200)]
     stream: bool = False
@@ -222,7 +222,7 @@ class ChatRequest(_Body):
         return bool(self.stream_options and self.stream_options.include_usage)
 
 
-class RetrieveRequest(_Body):
+class RetrieveRequest(RequestBody):
     query: Annotated[str, Field(min_length=1, max_length=4000)]
     k: Annotated[int, Field(ge=1, le=50)] = 5
 

@@ -4,7 +4,7 @@ import asyncio
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -12,6 +12,7 @@ from rich.table import Table
 from ragserve.adapters.assignments import AssignmentStore
 from ragserve.adapters.evaluation import SETUPS
 from ragserve.adapters.lifecycle import EvaluatedAdapter, evaluate_adapter, held_out_split, train_adapter
+from ragserve.adapters.listing import list_adapters
 from ragserve.adapters.registry import AdapterRegistry, AdapterVersion, check_safe_name
 from ragserve.adapters.training import TrainConfig
 from ragserve.adapters.validation import AdapterLimits, BaseModelInfo, validate
@@ -27,7 +28,7 @@ from ragserve.cli.via_service import admin_request, running_service
 from ragserve.engine.base_model import ensure_base_model, served_base_name
 from ragserve.engine.vllm_client import VllmClient
 from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port, start_key
-from ragserve.errors import InvalidTenantError, RagserveError
+from ragserve.errors import InvalidTenantError
 from ragserve.service.config import BUNDLED_BASE, load_config
 from ragserve.settings import Settings
 
@@ -205,37 +206,16 @@ def list_(
     settings = make_settings(data_dir, None)
     registry = AdapterRegistry(settings.adapters_root)
     configured = load_config(config).adapters() if config else {}
-    store = AssignmentStore.in_data_dir(settings.data_dir)
-    assigned = {**configured, **store.read()}
-    users: dict[str, list[str]] = {}
-    for tenant, assigned_ref in assigned.items():
-        if assigned_ref:
-            try:
-                users.setdefault(registry.resolve(assigned_ref).ref, []).append(tenant)
-            except RagserveError:
-                continue  # an assignment to a removed adapter: nothing in the registry to mark
-    listing: list[dict[str, Any]] = []
-    for name in registry.names():
-        versions = []
-        for version in registry.versions(name):
-            card = version.card()
-            versions.append({
-                "version": version.version,
-                "path": str(version.path),
-                "created_at": card.created_at if card else None,
-                "base_model": card.base_model if card else None,
-                "eval": card.eval if card else None,
-                "tenants": sorted(users.get(version.ref, [])),
-            })  # fmt: skip
-        listing.append({"name": name, "versions": versions})
+    assigned = {**configured, **AssignmentStore.in_data_dir(settings.data_dir).read()}
+    listing = list_adapters(registry, assigned)
     if json_out:
-        typer.echo(json.dumps({"adapters": listing}))
+        typer.echo(json.dumps({"adapters": [entry.to_json() for entry in listing]}))
         return
     table = Table("adapter", "created", "base", "format adherence", "tenants")
     for entry in listing:
-        for v in entry["versions"]:
-            adherence = (v["eval"] or {}).get("adapter", {}).get("format_adherence")
+        for v in entry.versions:
+            adherence = (v.eval or {}).get("adapter", {}).get("format_adherence")
             shown = "-" if adherence is None else f"{adherence:.0%}"
-            table.add_row(f"{entry['name']}@{v['version']}", v["created_at"] or "-", v["base_model"] or "-",
-                          shown, ", ".join(v["tenants"]) or "-")  # fmt: skip
+            table.add_row(f"{entry.name}@{v.version}", v.created_at or "-", v.base_model or "-",
+                          shown, ", ".join(v.tenants) or "-")  # fmt: skip
     err.print(table if listing else f"no adapters in {registry.root}")

@@ -5,6 +5,7 @@ import typer
 from ragserve.cli import ingest_commands, serve_commands
 from ragserve.cli.adapter_commands import adapters_app
 from ragserve.cli.eval_commands import eval_app
+from ragserve.cli.feedback_commands import feedback_app
 from ragserve.cli.model_commands import model_app
 from ragserve.cli.tenant_commands import tenants_app
 
@@ -25,6 +26,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(adapters_app, name="adapters")
 app.add_typer(eval_app, name="eval")
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(feedback_app, name="feedback")
 
 if __name__ == "__main__":
     app()

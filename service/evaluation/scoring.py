@@ -13,7 +13,7 @@ from typing import Any
 
 from ragserve.service.evaluation.qa import QAItem
 
-__all__ = ["QuestionResult", "RetrievalResult", "score_answer", "summarize", "summarize_retrieval"]
+__all__ = ["REFUSED", "QuestionResult", "RetrievalResult", "score_answer", "summarize", "summarize_retrieval"]
 
 # "I don't know" as the prompt asks for it (service.prompt.REFUSAL), and the usual ways of saying it.
 REFUSED = re.compile(

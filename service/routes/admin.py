@@ -1,4 +1,5 @@
-"""The admin API, behind its own key: re-index a tenant while the service keeps serving."""
+"""The admin API, behind its own key: re-index a tenant while the service keeps serving, see and assign
+adapters, see the vLLM replicas."""
 
 import asyncio
 from dataclasses import asdict
@@ -8,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict
 
+from ragserve.adapters.listing import list_adapters
 from ragserve.errors import AuthError, DocsDirError, InvalidTenantError
 from ragserve.service.auth import bearer_matches
 from ragserve.service.deps import StateDep
@@ -77,6 +79,13 @@ async def assign_adapter(tenant: str, body: AdapterRequest, state: StateDep) -> 
 @router.get("/tenants")
 async def tenant_adapters(state: StateDep) -> dict[str, Any]:
     return {"tenants": state.adapters.assignments()}
+
+
+@router.get("/adapters")
+async def adapters(state: StateDep) -> dict[str, Any]:
+    """Every adapter in the registry, its versions with their cards' scores, and the tenants on each now."""
+    listing = await asyncio.to_thread(list_adapters, state.adapters.registry, state.adapters.assignments())
+    return {"adapters": [entry.to_json() for entry in listing]}
 
 
 @router.get("/replicas")

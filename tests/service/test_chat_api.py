@@ -210,6 +210,18 @@ def test_admin_api_needs_the_admin_key(service: Service) -> None:
     assert response.status_code == 404
 
 
+def test_admin_adapters_lists_each_version_and_the_tenants_on_it(service: Service) -> None:
+    for headers in ({}, {"Authorization": "Bearer acme-key"}):
+        assert httpx.get(f"{service.url}/admin/adapters", headers=headers).status_code == 401
+    response = httpx.get(f"{service.url}/admin/adapters", headers={"Authorization": "Bearer admin-key"})
+    assert response.status_code == 200, response.text
+    (style,) = [a for a in response.json()["adapters"] if a["name"] == "acme-style"]
+    versions = {v["version"]: v for v in style["versions"]}
+    assert {"v1", "v2"} <= set(versions)
+    assert (versions["v1"]["tenants"], versions["v2"]["tenants"]) == (["acme"], [])
+    assert set(versions["v1"]) == {"version", "path", "created_at", "base_model", "eval", "tenants"}
+
+
 def test_admin_reindex_takes_only_the_tenants_configured_folder(service: Service) -> None:
     headers = {"Authorization": "Bearer admin-key"}
     for elsewhere in (str(service.docs["globex"]), "/etc", f"{service.docs['acme']}/.."):

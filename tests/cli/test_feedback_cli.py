@@ -1,0 +1,127 @@
+"""`ragserve feedback export` as an operator runs it on what the service stored: drafts that `eval answers`
+and the adapter dataset loader take, warnings for what it skips, and errors that name the tenant and file."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ragserve.adapters.dataset import load_dataset
+from ragserve.cli.main import app
+from ragserve.errors import DatasetError
+from ragserve.service.evaluation.qa import load_qa
+from ragserve.service.feedback.record import FeedbackRecord
+from ragserve.service.feedback.store import FeedbackStore
+from ragserve.settings import Settings
+from tests.service.test_feedback_store import feedback
+
+runner = CliRunner()
+QUESTION = "How long does its battery last?\u2028On one charge."  # U+2028: a line break to str.splitlines
+
+
+@pytest.fixture
+def stored(data_dir: Path) -> dict[str, FeedbackRecord]:
+    """acme's feedback as the service stores it: a right answer to a follow-up question, a refusal and a
+    wrong answer."""
+    store = FeedbackStore.of(Settings(data_dir=data_dir))
+    conversation = [
+        {"role": "user", "content": "Which robot is yours?"},
+        {"role": "assistant", "content": "The Roadrunner R2 [1]."},
+        {"role": "user", "content": QUESTION},
+    ]
+    right = "The battery lasts 14 hours on one charge [1]."
+    return {
+        "up": store.append("acme", feedback(answer=right, messages=conversation)),
+        "refusal": store.append("acme", feedback(answer="I don't know.", citations=[])),
+        "down": store.append("acme", feedback("down", answer="It lasts 2 hours [2].", comment="14 hours")),
+    }
+
+
+def _export(*args: str) -> Any:
+    return runner.invoke(app, ["feedback", "export", "--tenant", "acme", *args])
+
+
+def test_export_writes_qa_rows_that_eval_answers_loads(
+    stored: dict[str, FeedbackRecord], tmp_path: Path
+) -> None:
+    result = _export("--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "up-votes as draft questions: 2 (1 unanswerable; 1 asked after earlier turns" in result.stdout
+    items = {item.id: item for item in load_qa(tmp_path / "out" / "qa.jsonl")}
+    assert set(items) == {stored["up"].id, stored["refusal"].id}
+    up = items[stored["up"].id]
+    assert up.question == QUESTION and up.sources == ["battery.md"]
+    assert up.match(stored["up"].answer) and up.match("the battery lasts 14 hours on one charge.")
+    assert items[stored["refusal"].id].unanswerable
+
+
+def test_export_writes_the_down_votes_as_candidates_without_the_rejected_answer_as_a_reply(
+    stored: dict[str, FeedbackRecord], tmp_path: Path
+) -> None:
+    assert _export("--out", str(tmp_path)).exit_code == 0
+    path = tmp_path / "adapter-candidates.jsonl"
+    (candidate,) = [json.loads(line) for line in path.read_text().splitlines()]
+    assert candidate["feedback_id"] == stored["down"].id
+    assert candidate["rejected"] == "It lasts 2 hours [2]." and candidate["comment"] == "14 hours"
+    assert candidate["messages"] == [{"role": "user", "content": "How long does the battery last?"}]
+    with pytest.raises(DatasetError, match="line 1: no assistant turn at the end"):
+        load_dataset(path, lambda messages: 1, 512)
+    candidate["messages"].append({"role": "assistant", "content": "It lasts 14 hours on one charge [1]."})
+    path.write_text(json.dumps(candidate) + "\n")  # what the reviewer does; the training loader takes it
+    assert load_dataset(path, lambda messages: 1, 512).examples[0].reply.startswith("It lasts 14")
+
+
+def test_json_output_and_the_default_folder(
+    stored: dict[str, FeedbackRecord], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = _export("--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    counts = {k: report[k] for k in ("records", "qa_rows", "unanswerable", "candidates")}
+    assert counts == {"records": 3, "qa_rows": 2, "unanswerable": 1, "candidates": 1}
+    assert report["qa_path"] == "feedback-acme/qa.jsonl"
+    assert (tmp_path / "feedback-acme" / "qa.jsonl").is_file()
+    assert report["skipped"] == [] and report["follow_ups"] == [stored["up"].id]
+
+
+def test_a_torn_last_line_is_skipped_with_a_warning_naming_file_and_line(
+    stored: dict[str, FeedbackRecord], data_dir: Path, tmp_path: Path
+) -> None:
+    path = data_dir / "feedback" / "acme.jsonl"
+    with path.open("ab") as file:
+        file.write(b'{"id": "fb-torn", "rating": "up", "ans')
+    result = _export("--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert f"warning: skipped {path}:4: not JSON" in result.stderr and "a torn last line" in result.stderr
+    assert "acme: feedback records: 3, in" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("tenant", "message"),
+    [
+        ("initech", "error: no feedback for tenant 'initech': {data}/feedback/initech.jsonl does not exist "
+         "(tenants with feedback in {data}/feedback: acme)"),
+        ("../acme", "error: invalid tenant '../acme'"),
+    ],
+)  # fmt: skip
+def test_an_unknown_tenant_is_an_error_naming_it_and_the_file(
+    stored: dict[str, FeedbackRecord], data_dir: Path, tenant: str, message: str
+) -> None:
+    result = runner.invoke(app, ["feedback", "export", "--tenant", tenant])
+    assert result.exit_code == 1
+    assert message.format(data=data_dir) in " ".join(result.stderr.split())
+    assert "Traceback" not in result.output
+
+
+def test_a_file_with_no_readable_record_is_an_error(data_dir: Path) -> None:
+    path = data_dir / "feedback" / "acme.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"{oops\n")
+    result = _export()
+    assert result.exit_code == 1
+    assert f"no readable feedback for tenant 'acme' in {path} (1 lines skipped" in " ".join(
+        result.stderr.split()
+    )
