@@ -9,6 +9,7 @@
 const KEY_STORE = "ragserve.apiKey";
 const ADMIN_KEY_STORE = "ragserve.adminKey";
 const PREVIEW_CHARS = 280;
+const FEEDBACK_MESSAGES = 50; // the most turns POST /v1/feedback keeps: the latest, up to the question
 
 const state = {
   key: "",
@@ -374,7 +375,7 @@ async function ask(question) {
   state.messages.push({ role: "assistant", content: text });
   showCitations(parts, citations, text);
   feedbackControls(parts, {
-    messages: state.messages.slice(0, -1),
+    messages: state.messages.slice(0, -1).slice(-FEEDBACK_MESSAGES),
     answer: text,
     model: info.model || undefined,
     response_id: responseId || undefined,
@@ -504,7 +505,9 @@ function tenantRow(key, tenant, current, versions) {
       button.disabled = false;
     }
   });
-  return el("tr", { testid: "tenant-row" }, el("td", { text: tenant }), shown, el("td", {}, select, button));
+  const row = el("tr", { testid: "tenant-row" }, el("td", { text: tenant }), shown, el("td", {}, select, button));
+  row.dataset.tenant = tenant;
+  return row;
 }
 
 // ---- wiring ----------------------------------------------------------------------------------------------

@@ -13,7 +13,10 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, Route, expect
+from typer.testing import CliRunner
 
+from ragserve.cli.main import app
+from ragserve.service.evaluation.qa import load_qa
 from ragserve.service.routes.playground import CONTENT_SECURITY_POLICY
 from tests.conftest import write
 from tests.service.conftest import ADAPTER, KEYS, Service, service_fixture
@@ -203,7 +206,18 @@ def test_thumbs_up_is_stored_and_exported(page: Page, playground_service: Servic
     record = json.loads(stored[-1])
     assert record["rating"] == "up" and record["comment"] == "right, and cited"
     assert record["messages"][-1]["content"].startswith("How many days")
+    assert record["answer"] == page.get_by_test_id("answer").last.text_content()
     assert not (playground_service.data_dir / "feedback" / "acme.jsonl").exists()
+
+    # Exported as a labelled question that `ragserve eval answers` loads, accepting the answer it was given.
+    out = tmp_path / "export"
+    data_dir = str(playground_service.data_dir)
+    result = CliRunner().invoke(app, ["feedback", "export", "--tenant", "globex", "--data-dir", data_dir,
+                                      "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (row,) = [item for item in load_qa(out / "qa.jsonl") if item.id == record["id"]]
+    assert row.question == record["messages"][-1]["content"]
+    assert row.unanswerable or row.match(record["answer"])
 
 
 def test_document_markup_renders_as_text(page: Page, playground_service: Service) -> None:
@@ -236,7 +250,7 @@ def test_the_admin_panel_swaps_a_tenants_adapter(page: Page, playground_service:
     page.locator("#admin-details > summary").click()
     page.get_by_test_id("admin-key").fill("admin-key")
     page.get_by_test_id("admin-load").click()
-    acme = page.get_by_test_id("tenant-row").filter(has_text="acme")
+    acme = page.locator("[data-testid=tenant-row][data-tenant=acme]")
     expect(acme.get_by_test_id("tenant-adapter")).to_have_text("acme-style@v1")
     expect(page.get_by_test_id("adapter-version")).to_have_count(2)
     try:
