@@ -72,7 +72,8 @@ def up(
             reachable = f"http://{_reachable(settings.host)}:{settings.port}"
             err.print(
                 f"serving on http://{settings.host}:{settings.port}/v1, "
-                f"the playground on {reachable}/playground (Ctrl-C to stop)"
+                f"the playground on {reachable}/playground (Ctrl-C to stop)",
+                soft_wrap=True,  # one line, however narrow the terminal: the URLs stay whole
             )
             registration.record(settings.data_dir, reachable)
             try:
