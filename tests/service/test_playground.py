@@ -74,6 +74,12 @@ def _ask(page: Page, question: str) -> None:
     page.get_by_test_id("send").click()
 
 
+def _admin(service: Service, method: str, path: str, body: dict[str, str]) -> None:
+    """An admin API call the test makes itself, outside the page."""
+    headers = {"Authorization": "Bearer admin-key"}
+    httpx.request(method, f"{service.url}{path}", json=body, headers=headers, timeout=120).raise_for_status()
+
+
 def _last_answer_done(page: Page) -> None:
     expect(page.get_by_test_id("answer").last).to_have_attribute("data-state", re.compile("done|stopped"),
                                                                  timeout=_WAIT_MS)  # fmt: skip
@@ -241,12 +247,7 @@ def test_document_markup_renders_as_text(page: Page, playground_service: Service
         "<script>window.__xss = 'script'</script> <img src=x onerror=\"window.__xss = 'img'\"> "
         "<b>bold</b>",
     )
-    httpx.post(
-        f"{playground_service.url}/admin/reindex",
-        json={"tenant": "globex"},
-        headers={"Authorization": "Bearer admin-key"},
-        timeout=120,
-    ).raise_for_status()
+    _admin(playground_service, "POST", "/admin/reindex", {"tenant": "globex"})
     _connect(page, playground_service, KEYS["globex"])
     _ask(page, "What is the vault code word in the security notice?")
     _last_answer_done(page)
@@ -273,12 +274,7 @@ def test_the_admin_panel_swaps_a_tenants_adapter(page: Page, playground_service:
         expect(acme.get_by_test_id("tenant-adapter")).to_have_text("acme-style@v2", timeout=_WAIT_MS)
         expect(page.get_by_test_id("error")).to_be_hidden()
     finally:
-        httpx.put(
-            f"{playground_service.url}/admin/tenants/acme/adapter",
-            json={"adapter": "acme-style@v1"},
-            headers={"Authorization": "Bearer admin-key"},
-            timeout=120,
-        ).raise_for_status()
+        _admin(playground_service, "PUT", "/admin/tenants/acme/adapter", {"adapter": "acme-style@v1"})
 
     page.get_by_test_id("admin-key").fill("wrong")
     page.get_by_test_id("admin-load").click()
