@@ -91,10 +91,16 @@ class VllmClient:
         return {str(m.get("id")) for m in listing.get("data", [])}
 
     async def load_lora(self, name: str, path: Path) -> None:
-        """Loads once: a name vLLM already holds is left alone (vLLM's in-place reloads are buggy)."""
+        """Loads once: a name vLLM already holds is left alone (vLLM's in-place reloads are buggy). Two
+        loaders may race (a replica's health check and a request's reload): the loser's refusal is success."""
         if name in await self.served_models():
             return
-        await self._json("POST", "/v1/load_lora_adapter", json={"lora_name": name, "lora_path": str(path)})
+        try:
+            body = {"lora_name": name, "lora_path": str(path)}
+            await self._json("POST", "/v1/load_lora_adapter", json=body)
+        except UpstreamRejectedError:
+            if name not in await self.served_models():
+                raise
 
     async def unload_lora(self, name: str) -> None:
         await self._json("POST", "/v1/unload_lora_adapter", json={"lora_name": name})

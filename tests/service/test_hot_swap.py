@@ -1,5 +1,6 @@
 """Per-tenant adapter swaps in the running service, against the real vLLM server: no request fails."""
 
+import asyncio
 import json
 import shutil
 import threading
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ragserve.engine.vllm_client import VllmClient
 from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.config import BUNDLED_BASE
@@ -194,6 +196,23 @@ def test_when_vllm_forgets_an_adapter_the_service_loads_it_again(
     assert response.status_code == 200, response.text
     assert f'"model": "{ADAPTER}"' in response.text.replace('"model":"', '"model": "')
     assert '"error"' not in response.text
+    assert ADAPTER in _loaded_in_vllm(vllm)
+
+
+def test_two_loaders_racing_for_one_adapter_both_succeed(vllm: VllmProcess, adapters_root: Path) -> None:
+    # A replica's health check and a request's reload both find the adapter gone and load it at once.
+    httpx.post(f"{vllm.url}/v1/unload_lora_adapter", json={"lora_name": ADAPTER}, timeout=30)
+    path = adapters_root / "acme-style" / "v1"
+
+    async def race() -> None:
+        clients = [VllmClient(vllm.url, 120, api_key=vllm.api_key) for _ in range(4)]
+        try:
+            await asyncio.gather(*(client.load_lora(ADAPTER, path) for client in clients))
+        finally:
+            for client in clients:
+                await client.aclose()
+
+    asyncio.run(race())
     assert ADAPTER in _loaded_in_vllm(vllm)
 
 
