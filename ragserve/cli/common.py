@@ -35,14 +35,14 @@ DataDirOption = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
-        help="Where ragserve keeps its data [env RAGSERVE_DATA_DIR; default: .data/ here or above, if "
+        help="Where ragserve keeps its data \\[env RAGSERVE_DATA_DIR; default: .data/ here or above, if "
         "ragserve used it, else per user]",
     ),
 ]
 QdrantUrlOption = Annotated[
     str | None,
     typer.Option(
-        "--qdrant-url", help="A Qdrant server instead of the embedded store [env RAGSERVE_QDRANT_URL]"
+        "--qdrant-url", help="A Qdrant server instead of the embedded store \\[env RAGSERVE_QDRANT_URL]"
     ),
 ]
 TenantOption = Annotated[str, typer.Option("--tenant", "-t", help="The tenant whose documents these are")]

@@ -48,7 +48,7 @@ def answers(
         str | None, typer.Option("--key", envvar="RAGSERVE_EVAL_KEY", help="The tenant's API key, with --url")
     ] = None,
     setups_file: Annotated[
-        Path | None, typer.Option("--setups", help="A TOML file of [setups.NAME] to compare")
+        Path | None, typer.Option("--setups", help="A TOML file of \\[setups.NAME] to compare")
     ] = None,
     setup: Annotated[
         list[str] | None, typer.Option("--setup", help="Only this set-up of the file (repeatable)")

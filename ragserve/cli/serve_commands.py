@@ -35,14 +35,16 @@ def up(
     config: Annotated[Path, typer.Option("--config", "-c", help="The ragserve.toml to serve")] = Path(
         "ragserve.toml"
     ),
-    port: Annotated[int | None, typer.Option("--port", help="The API's port [default 8000]")] = None,
-    host: Annotated[str | None, typer.Option("--host", help="The API's address [default 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="The API's port \\[default 8000]")] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="The API's address \\[default 127.0.0.1]")
+    ] = None,
     vllm_url: Annotated[
         str | None, typer.Option("--vllm-url", help="Use this running vLLM server instead of starting one")
     ] = None,
     replicas: Annotated[
         int | None,
-        typer.Option("--replicas", min=1, help="vLLM replicas to start, on Ray Serve [default 1: no Ray]"),
+        typer.Option("--replicas", min=1, help="vLLM replicas to start, on Ray Serve \\[default 1: no Ray]"),
     ] = None,
     data_dir: DataDirOption = None,
     qdrant_url: QdrantUrlOption = None,

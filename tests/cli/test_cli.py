@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
+from rich.text import Text
 from typer.testing import CliRunner
 
 from ragserve.cli.main import app
@@ -183,3 +185,23 @@ def test_the_checkouts_data_dir_is_found_from_a_folder_below_it_and_named(
     (elsewhere / ".data").mkdir(parents=True)
     monkeypatch.chdir(elsewhere)
     assert Settings().data_dir != elsewhere / ".data"
+
+
+def _commands(command: Any) -> list[Any]:
+    """A command and every command below it (typer's own copy of click's tree)."""
+    below = getattr(command, "commands", {}).values()
+    return [command, *(c for sub in below for c in _commands(sub))]
+
+
+def test_every_help_text_keeps_its_brackets_through_rich_markup() -> None:
+    # Typer renders help as Rich markup: an unescaped "[default 8000]" is taken for a tag and vanishes.
+    texts = [
+        text
+        for command in _commands(typer.main.get_command(app))
+        for text in [command.help, *(getattr(p, "help", None) for p in command.params)]
+        if text
+    ]
+    assert any("[default 8000]" in Text.from_markup(t).plain for t in texts)
+    for text in texts:
+        shown = Text.from_markup(text).plain
+        assert (shown.count("["), shown.count("]")) == (text.count("["), text.count("]")), text
