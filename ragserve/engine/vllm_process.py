@@ -10,12 +10,14 @@ its environment is built from an allow-list.
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,15 @@ _ENV_NAMES = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "
 _ENV_PREFIXES = ("VLLM_", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "TOKENIZERS_", "TORCH", "TRITON_", "PYTHON",
                  "OMP_", "KMP_", "MKL_", "ONEDNN_", "DNNL_", "CUDA_", "NVIDIA_", "NCCL_", "LD_", "LC_",
                  "XDG_")  # fmt: skip
+
+
+# A vLLM outlives an API killed by SIGKILL unless the kernel ends it: setpriv (util-linux) sets its
+# parent-death signal and execs it, so it keeps its pid. The kernel ties that signal to the *thread* that
+# forked it, so one thread that lasts as long as the process forks every vLLM. Without setpriv (not Linux),
+# a vLLM is not tied to the API.
+_SETPRIV = shutil.which("setpriv")
+_DIES_WITH_US = (_SETPRIV, "--pdeathsig", "TERM", "--") if _SETPRIV else ()
+_SPAWNER = ThreadPoolExecutor(1, thread_name_prefix="vllm-spawner")
 
 
 def vllm_environment(parent: Mapping[str, str]) -> dict[str, str]:
@@ -165,9 +176,12 @@ class VllmProcess:
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._proc = _SPAWNER.submit(self._spawn).result()
+
+    def _spawn(self) -> "subprocess.Popen[bytes]":
         with self.log_path.open("ab") as log, starting_on(self._cpus):
-            self._proc = subprocess.Popen(
-                self.spec.command(),
+            return subprocess.Popen(
+                [*_DIES_WITH_US, *self.spec.command()],
                 env=self.spec.environment(),
                 stdout=log,
                 stderr=subprocess.STDOUT,

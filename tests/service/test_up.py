@@ -1,6 +1,6 @@
 """`ragserve up` as a real process: it serves, SIGTERM lets an in-flight stream finish before it exits, and a
 vLLM it started itself runs on its own cores, behind its own key, without the API's secrets, and stops with
-it."""
+it, even when the API is killed."""
 
 import asyncio
 import os
@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from contextlib import suppress
 from pathlib import Path
 
 import httpx
@@ -156,3 +158,39 @@ def test_up_starts_its_own_vllm_keeps_off_its_cores_and_stops_it(
     with pytest.raises(httpx.ConnectError):  # vLLM went with it
         httpx.get(f"{vllm_url}/health", timeout=5)
     assert log_path.read_text().rstrip().endswith("stopped")
+
+
+def _group(pgid: int) -> list[int]:
+    """The processes still in process group pgid."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        with suppress(OSError, IndexError, ValueError):
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2]) == pgid:
+                members.append(int(entry.name))
+    return members
+
+
+def test_a_killed_up_takes_its_vllm_with_it(tmp_path: Path, llm_in_data_dir: Path, data_dir: Path) -> None:
+    # SIGKILL leaves the API no chance to stop vLLM: the kernel's parent-death signal does it.
+    port, vllm_port = free_port(), free_port()
+    cmd = [sys.executable, "-m", "ragserve.cli.main", "up", "--config", str(_config(tmp_path)),
+           "--port", str(port), "--data-dir", str(data_dir)]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAGSERVE_VLLM_PORT": str(vllm_port)}
+    log_path = tmp_path / "up.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        assert wait_for_ok(f"http://127.0.0.1:{port}/readyz", proc, 400), log_path.read_text()
+        vllm_pid = _vllm_child(proc.pid)
+        assert len(_group(vllm_pid)) >= 2  # vLLM's API server and its engine core
+        proc.kill()
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 90
+        while _group(vllm_pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _group(vllm_pid) == []
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{vllm_port}/health", timeout=5)
