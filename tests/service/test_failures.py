@@ -29,10 +29,12 @@ LONG = {
 AUTH = {"Authorization": f"Bearer {KEYS['acme']}"}
 
 
-def _long_stream(url: str, tenant: str = "acme") -> AbstractContextManager[httpx.Response]:
-    body = {**LONG, "stream": True}
+def _long_stream(
+    url: str, tenant: str = "acme", max_tokens: int = 600, timeout: float = 120
+) -> AbstractContextManager[httpx.Response]:
+    body = {**LONG, "stream": True, "max_tokens": max_tokens}
     headers = {"Authorization": f"Bearer {KEYS[tenant]}"}
-    return httpx.stream("POST", f"{url}/v1/chat/completions", json=body, headers=headers, timeout=120)
+    return httpx.stream("POST", f"{url}/v1/chat/completions", json=body, headers=headers, timeout=timeout)
 
 
 def _running_requests(vllm_url: str) -> float:
@@ -59,12 +61,22 @@ def _until_generating(lines: Iterator[str]) -> list[str]:
     raise AssertionError(f"the stream ended before generating: {seen}")
 
 
-def test_over_the_concurrency_limit_is_429_with_retry_after(limited: Service) -> None:
-    with _long_stream(limited.url, "globex") as first:
+def test_over_the_concurrency_limit_is_429_with_retry_after(limited: Service, vllm: VllmProcess) -> None:
+    # The first stream holds the only slot: 1,200 tokens keep it busy for minutes here, so a slow moment of
+    # the machine cannot end it before the second request is answered. The second is streamed too: a 429
+    # comes before any body, and a wrongly admitted request shows as a 200 at its first token, not as a
+    # time-out after all its tokens.
+    with _long_stream(limited.url, "globex", max_tokens=1200) as first:
         lines = first.iter_lines()  # held: a dropped iterator closes the connection, which frees the slot
         seen = _until_generating(lines)
-        second = httpx.post(f"{limited.url}/v1/chat/completions", json=LONG, headers=AUTH, timeout=60)
-    assert second.status_code == 429, (seen, second.text[:300])
+        started = time.monotonic()
+        with _long_stream(limited.url, timeout=30) as second:
+            answer = second.read().decode()[:300] if second.status_code != 200 else "a stream"
+        waited = time.monotonic() - started
+        running = _running_requests(vllm.url)
+    context = {"seen": seen, "second": answer, "waited_s": round(waited, 1), "vllm_running": running}
+    assert second.status_code == 429, context
+    assert running >= 1, context  # the first was still generating: its slot was held throughout
     assert second.headers["Retry-After"] == "1"
     assert second.json()["error"]["type"] == "rate_limit_error"
 
