@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 
@@ -31,6 +32,20 @@ def _config(root: Path) -> Path:
     path = root / "ragserve.toml"
     path.write_text("\n".join(lines))
     return path
+
+
+def _start_own_vllm_up(
+    tmp_path: Path, data_dir: Path, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], Path, int, int]:
+    """`ragserve up` starting its own vLLM on a known port: the process, its log, its port, vLLM's port."""
+    port, vllm_port = free_port(), free_port()
+    cmd = [sys.executable, "-m", "ragserve.cli.main", "up", "--config", str(_config(tmp_path)),
+           "--port", str(port), "--data-dir", str(data_dir)]  # fmt: skip
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAGSERVE_VLLM_PORT": str(vllm_port), **(env or {})}
+    log_path = tmp_path / "up.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env)
+    return proc, log_path, port, vllm_port
 
 
 def test_up_serves_and_sigterm_lets_the_stream_in_flight_finish(
@@ -79,16 +94,20 @@ def test_up_serves_and_sigterm_lets_the_stream_in_flight_finish(
     assert registration.read(data_dir) is None
 
 
+def _processes() -> Iterator[tuple[int, int, int]]:
+    """(pid, parent pid, process group) of every process, from /proc/*/stat."""
+    for entry in Path("/proc").iterdir():
+        with suppress(OSError, IndexError, ValueError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            yield int(entry.name), int(fields[1]), int(fields[2])
+
+
 def _vllm_child(pid: int) -> int:
     """The vLLM server that the process pid started."""
-    for entry in Path("/proc").iterdir():
-        try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):
-            continue
-        if parent == pid and b"vllm.entrypoints" in command:
-            return int(entry.name)
+    for child, parent, _ in _processes():
+        with suppress(OSError):
+            if parent == pid and b"vllm.entrypoints" in Path(f"/proc/{child}/cmdline").read_bytes():
+                return child
     raise AssertionError(f"process {pid} has started no vLLM")
 
 
@@ -129,14 +148,8 @@ def _check_vllm_is_keyed_and_has_no_api_secrets(
 def test_up_starts_its_own_vllm_keeps_off_its_cores_and_stops_it(
     tmp_path: Path, llm_in_data_dir: Path, data_dir: Path
 ) -> None:
-    port, vllm_port = free_port(), free_port()
-    cmd = [sys.executable, "-m", "ragserve.cli.main", "up", "--config", str(_config(tmp_path)),
-           "--port", str(port), "--data-dir", str(data_dir)]  # fmt: skip
     secrets = {"RAGSERVE_ADMIN_KEY": "an-admin-key-for-the-test", "GLOBEX_API_KEY": KEYS["globex"]}
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAGSERVE_VLLM_PORT": str(vllm_port), **secrets}
-    log_path = tmp_path / "up.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc, log_path, port, vllm_port = _start_own_vllm_up(tmp_path, data_dir, secrets)
     url, vllm_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{vllm_port}"
     try:
         assert wait_for_ok(f"{url}/readyz", proc, 400), log_path.read_text()
@@ -162,23 +175,12 @@ def test_up_starts_its_own_vllm_keeps_off_its_cores_and_stops_it(
 
 def _group(pgid: int) -> list[int]:
     """The processes still in process group pgid."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        with suppress(OSError, IndexError, ValueError):
-            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2]) == pgid:
-                members.append(int(entry.name))
-    return members
+    return [pid for pid, _, group in _processes() if group == pgid]
 
 
 def test_a_killed_up_takes_its_vllm_with_it(tmp_path: Path, llm_in_data_dir: Path, data_dir: Path) -> None:
     # SIGKILL leaves the API no chance to stop vLLM: the kernel's parent-death signal does it.
-    port, vllm_port = free_port(), free_port()
-    cmd = [sys.executable, "-m", "ragserve.cli.main", "up", "--config", str(_config(tmp_path)),
-           "--port", str(port), "--data-dir", str(data_dir)]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAGSERVE_VLLM_PORT": str(vllm_port)}
-    log_path = tmp_path / "up.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc, log_path, port, vllm_port = _start_own_vllm_up(tmp_path, data_dir)
     try:
         assert wait_for_ok(f"http://127.0.0.1:{port}/readyz", proc, 400), log_path.read_text()
         vllm_pid = _vllm_child(proc.pid)
