@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ragserve.engine.process_table import group_members
 from ragserve.errors import ConfigError
 from ragserve.hardware import parse_cpu_list
 
@@ -24,28 +25,13 @@ def _available() -> bool:
     return hasattr(os, "sched_getaffinity") and _PROC.is_dir()
 
 
-def _group_members(pgid: int) -> list[int]:
-    """The processes of one process group (vLLM runs in its own, with its workers)."""
-    members = []
-    for entry in _PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone, or not ours to read
-        if int(fields[2]) == pgid:
-            members.append(int(entry.name))
-    return members
-
-
 def bound_cpus(pgid: int) -> set[int]:
     """The CPUs that threads of process group pgid are bound to: those allowed fewer CPUs than we are."""
     if not _available():
         return set()
     ours = os.sched_getaffinity(0)
     bound: set[int] = set()
-    for pid in _group_members(pgid):
+    for pid in group_members(pgid):
         try:
             threads = [int(t.name) for t in (_PROC / str(pid) / "task").iterdir()]
         except OSError:

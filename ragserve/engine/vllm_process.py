@@ -10,7 +10,6 @@ its environment is built from an allow-list.
 
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,6 +24,7 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
+from ragserve.engine import keeper
 from ragserve.engine.cpu_placement import own_cpus, starting_on
 from ragserve.errors import UpstreamError
 from ragserve.hardware import cpu_has_native_bf16
@@ -38,12 +38,10 @@ _ENV_PREFIXES = ("VLLM_", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "TOKENIZERS_",
                  "XDG_")  # fmt: skip
 
 
-# A vLLM outlives an API killed by SIGKILL unless the kernel ends it: setpriv (util-linux) sets its
-# parent-death signal and execs it, so it keeps its pid. The kernel ties that signal to the *thread* that
-# forked it, so one thread that lasts as long as the process forks every vLLM. Without setpriv (not Linux),
-# a vLLM is not tied to the API.
-_SETPRIV = shutil.which("setpriv")
-_DIES_WITH_US = (_SETPRIV, "--pdeathsig", "TERM", "--") if _SETPRIV else ()
+# Every vLLM runs under a keeper (engine/keeper.py), which stays its parent: vLLM then stops cleanly, engine
+# core included, whether the API is SIGKILLed or a supervisor (a Ray worker) SIGKILLs its own children.
+# The kernel ties the keeper's parent-death signal to the *thread* that forked it, so one thread that lasts
+# as long as the process forks every vLLM.
 _SPAWNER = ThreadPoolExecutor(1, thread_name_prefix="vllm-spawner")
 
 
@@ -163,6 +161,7 @@ class VllmProcess:
         self.log_path = log_path
         self.url = f"http://127.0.0.1:{spec.port}"
         self._proc: subprocess.Popen[bytes] | None = None
+        self._stopped = False
         self._cpus = own_cpus()  # made before the API pins itself; a restart starts vLLM on these again
 
     @property
@@ -177,16 +176,17 @@ class VllmProcess:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._proc = _SPAWNER.submit(self._spawn).result()
+        self._stopped = False
 
     def _spawn(self) -> "subprocess.Popen[bytes]":
         with self.log_path.open("ab") as log, starting_on(self._cpus):
             return subprocess.Popen(
-                [*_DIES_WITH_US, *self.spec.command()],
+                [sys.executable, "-m", keeper.__name__, str(os.getpid()), *self.spec.command()],
                 env=self.spec.environment(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                start_new_session=True,  # its own process group, so stop() reaches its workers too
+                start_new_session=True,  # a group for the keeper, vLLM and its workers: stop() ends them all
             )
 
     def wait_healthy(self, timeout_s: float = 300.0) -> None:
@@ -210,19 +210,21 @@ class VllmProcess:
             self.stop()
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """SIGTERM to the whole group, then SIGKILL if it lingers."""
-        if self._proc is None or self._proc.poll() is not None:
+        """SIGTERM to the whole group, then SIGKILL if it lingers; and SIGKILL to what a dead server left in
+        its group (its engine core, when the OOM killer took the server alone)."""
+        proc = self._proc
+        if proc is None or self._stopped:
             return
         for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 10.0)):
-            try:
-                os.killpg(self._proc.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self._proc.wait(timeout=wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+            if proc.poll() is not None:
+                break
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+            with suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=wait)
+        with suppress(ProcessLookupError):  # the group is gone already
+            os.killpg(proc.pid, signal.SIGKILL)
+        self._stopped = True  # its pid may be another group's once this group is gone: no signal to it again
 
     @property
     def returncode(self) -> int | None:
@@ -232,9 +234,6 @@ class VllmProcess:
     def restart(self) -> None:
         """Stopped (with any workers its dead leader left in its group) and started again on the same port."""
         self.stop()
-        if self._proc is not None:
-            with suppress(ProcessLookupError):  # the group is gone already
-                os.killpg(self._proc.pid, signal.SIGKILL)
         self.start()
 
     def log_tail(self, lines: int = 30) -> str:

@@ -9,14 +9,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import suppress
 from pathlib import Path
 
 import httpx
 import pytest
 
+from ragserve.engine import keeper
 from ragserve.engine.cpu_placement import bound_cpus
+from ragserve.engine.process_table import group_members, processes
 from ragserve.engine.vllm_client import VllmClient
 from ragserve.engine.vllm_process import VllmProcess, free_port, wait_for_ok
 from ragserve.service import registration
@@ -94,21 +94,22 @@ def test_up_serves_and_sigterm_lets_the_stream_in_flight_finish(
     assert registration.read(data_dir) is None
 
 
-def _processes() -> Iterator[tuple[int, int, int]]:
-    """(pid, parent pid, process group) of every process, from /proc/*/stat."""
-    for entry in Path("/proc").iterdir():
-        with suppress(OSError, IndexError, ValueError):
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            yield int(entry.name), int(fields[1]), int(fields[2])
+def _vllm_of(pid: int) -> tuple[int, int]:
+    """The vLLM that the process pid started: its process group (its keeper's pid) and its server's pid."""
+    keepers = [p.pid for p in processes() if p.parent == pid and keeper.__name__.encode() in _cmdline(p.pid)]
+    assert keepers, f"process {pid} has started no vLLM"
+    servers = [
+        p.pid for p in processes() if p.parent == keepers[0] and b"vllm.entrypoints" in _cmdline(p.pid)
+    ]
+    assert servers, f"vLLM's keeper {keepers[0]} has no vLLM server"
+    return keepers[0], servers[0]
 
 
-def _vllm_child(pid: int) -> int:
-    """The vLLM server that the process pid started."""
-    for child, parent, _ in _processes():
-        with suppress(OSError):
-            if parent == pid and b"vllm.entrypoints" in Path(f"/proc/{child}/cmdline").read_bytes():
-                return child
-    raise AssertionError(f"process {pid} has started no vLLM")
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _environment(pid: int) -> dict[str, str]:
@@ -157,9 +158,9 @@ def test_up_starts_its_own_vllm_keeps_off_its_cores_and_stops_it(
         answer = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60,
                             headers={"Authorization": f"Bearer {KEYS['globex']}"})  # fmt: skip
         assert answer.status_code == 200 and answer.json()["citations"]  # so the API sent vLLM its key
-        vllm_pid = _vllm_child(proc.pid)
+        vllm_group, vllm_pid = _vllm_of(proc.pid)
         _check_vllm_is_keyed_and_has_no_api_secrets(vllm_pid, vllm_url, secrets)
-        ours, compute = os.sched_getaffinity(0), bound_cpus(vllm_pid)
+        ours, compute = os.sched_getaffinity(0), bound_cpus(vllm_group)
         if len(ours) > 1:  # vLLM binds its compute threads; the API takes the CPUs it left
             assert compute and os.sched_getaffinity(proc.pid) == ours - compute
             assert "off vLLM's compute cores" in log_path.read_text()
@@ -173,26 +174,21 @@ def test_up_starts_its_own_vllm_keeps_off_its_cores_and_stops_it(
     assert log_path.read_text().rstrip().endswith("stopped")
 
 
-def _group(pgid: int) -> list[int]:
-    """The processes still in process group pgid."""
-    return [pid for pid, _, group in _processes() if group == pgid]
-
-
 def test_a_killed_up_takes_its_vllm_with_it(tmp_path: Path, llm_in_data_dir: Path, data_dir: Path) -> None:
-    # SIGKILL leaves the API no chance to stop vLLM: the kernel's parent-death signal does it.
+    # SIGKILL leaves the API no chance to stop vLLM: the kernel tells vLLM's keeper (engine/keeper.py).
     proc, log_path, port, vllm_port = _start_own_vllm_up(tmp_path, data_dir)
     try:
         assert wait_for_ok(f"http://127.0.0.1:{port}/readyz", proc, 400), log_path.read_text()
-        vllm_pid = _vllm_child(proc.pid)
-        assert len(_group(vllm_pid)) >= 2  # vLLM's API server and its engine core
+        vllm_group, _ = _vllm_of(proc.pid)
+        assert len(group_members(vllm_group, running=True)) >= 3  # its keeper, API server and engine core
         proc.kill()
         proc.wait(timeout=30)
         deadline = time.monotonic() + 90
-        while _group(vllm_pid) and time.monotonic() < deadline:
+        while group_members(vllm_group, running=True) and time.monotonic() < deadline:
             time.sleep(0.5)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert _group(vllm_pid) == []
+    assert group_members(vllm_group, running=True) == []
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{vllm_port}/health", timeout=5)
