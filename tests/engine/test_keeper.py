@@ -9,46 +9,15 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from ragserve.engine.process_table import group_members, processes
-from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port
+from ragserve.engine.vllm_process import VllmProcess, free_port
 from ragserve.service.config import BUNDLED_BASE
 from ragserve.testing import running_vllm
-
-# A server with a worker of its own, as vLLM has its engine core: on SIGTERM it stops the worker, notes it,
-# and exits with code 3.
-_STAND_IN = textwrap.dedent("""
-    import http.server, pathlib, signal, subprocess, sys
-    port, notes = int(sys.argv[1]), pathlib.Path(sys.argv[2])
-    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-    notes.write_text(f"worker {worker.pid}\\n")
-    def stop(sig, frame):
-        worker.terminate()
-        worker.wait()
-        with notes.open("a") as f:
-            f.write(f"stopped on {signal.Signals(sig).name}\\n")
-        sys.exit(3)
-    signal.signal(signal.SIGTERM, stop)
-    class Health(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.end_headers()
-        def log_message(self, *args):
-            pass
-    http.server.HTTPServer(("127.0.0.1", port), Health).serve_forever()
-""")
-
-
-@dataclass(frozen=True)
-class _StandInSpec(VllmSpec):
-    notes: Path = Path()
-
-    def command(self) -> list[str]:
-        return [sys.executable, "-c", _STAND_IN, str(self.port), str(self.notes)]
+from tests.engine.stand_in import StandInSpec
 
 
 def _alive(pid: int) -> bool:
@@ -73,7 +42,7 @@ def _worker(notes: Path) -> int:
 @pytest.fixture
 def stand_in(tmp_path: Path) -> Iterator[tuple[VllmProcess, Path]]:
     notes = tmp_path / "notes"
-    spec = _StandInSpec(tmp_path, "stand-in", free_port(), 8, notes=notes)
+    spec = StandInSpec(tmp_path, "stand-in", free_port(), 8, notes=notes)
     with VllmProcess(spec, tmp_path / "stand-in.log").running(timeout_s=30) as process:
         yield process, notes
 
@@ -120,11 +89,9 @@ def test_a_killed_parent_takes_the_server_with_it(tmp_path: Path) -> None:
     parent = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from ragserve.engine.vllm_process import VllmProcess, VllmSpec
-        class StandIn(VllmSpec):
-            def command(self):
-                return [sys.executable, "-c", {_STAND_IN!r}, "{port}", {str(notes)!r}]
-        spec = StandIn(Path({str(tmp_path)!r}), "stand-in", {port}, 8)
+        from ragserve.engine.vllm_process import VllmProcess
+        from tests.engine.stand_in import StandInSpec
+        spec = StandInSpec(Path({str(tmp_path)!r}), "stand-in", {port}, 8, notes=Path({str(notes)!r}))
         process = VllmProcess(spec, Path({str(tmp_path / "stand-in.log")!r}))
         process.start()
         process.wait_healthy(30)

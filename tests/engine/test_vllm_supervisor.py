@@ -5,10 +5,8 @@ under the service: tests/service/test_vllm_restart.py.)"""
 import asyncio
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,8 +14,9 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from ragserve.engine.vllm_client import VllmClient
-from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port
+from ragserve.engine.vllm_process import VllmProcess, free_port
 from ragserve.engine.vllm_supervisor import Backoff, VllmSupervisor
+from tests.engine.stand_in import StandInSpec
 from tests.service.harness import running_app
 
 
@@ -118,32 +117,9 @@ def test_a_watched_vllm_that_stays_healthy_is_left_alone(health: tuple[str, dict
     assert asyncio.run(scenario()) == 0
 
 
-# A stand-in for vLLM's server: answers /health, or never does while the file in argv[2] exists.
-_STAND_IN = """
-import http.server, os, sys, time
-class Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        while os.path.exists(sys.argv[2]):
-            time.sleep(0.05)
-        self.send_response(200 if self.path == "/health" else 404)
-        self.end_headers()
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()
-"""
-
-
-@dataclass(frozen=True)
-class _StandInSpec(VllmSpec):
-    hang_flag: Path = Path("/nonexistent")
-
-    def command(self) -> list[str]:
-        return [sys.executable, "-c", _STAND_IN, str(self.port), str(self.hang_flag)]
-
-
 @pytest.fixture
 def stand_in_vllm(tmp_path: Path) -> Iterator[VllmProcess]:
-    spec = _StandInSpec(tmp_path, "stand-in", free_port(), 8, hang_flag=tmp_path / "hang")
+    spec = StandInSpec(tmp_path, "stand-in", free_port(), 8, hang_flag=tmp_path / "hang")
     with VllmProcess(spec, tmp_path / "stand-in.log").running(timeout_s=30) as process:
         yield process
 
