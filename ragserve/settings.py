@@ -101,7 +101,16 @@ class Settings(BaseSettings):
     # Each tenant's stored feedback (POST /v1/feedback); past it a post is refused until an operator exports
     # the file (`ragserve feedback export`) and moves it away.
     feedback_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
-    metrics_key: SecretStr | None = None  # when set, GET /metrics needs `Authorization: Bearer <key>`
+    # Prometheus metrics name every tenant, so they have a listener of their own, never the API's port:
+    # loopback by default; in compose, every address of the compose network, its port not published.
+    # 0: any free port.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    # When set, the API's port also answers GET /metrics, to `Authorization: Bearer <key>` only.
+    metrics_key: SecretStr | None = None
+    # The public OpenAPI schema (/openapi.json, /docs: the tenants' routes) and the admin API's
+    # (/admin/openapi.json, with the admin key); false serves neither.
+    api_docs: bool = True
     readiness_timeout_s: float = Field(default=3.0, gt=0)
     retrieval_timeout_s: float = Field(default=15.0, gt=0)
     # Where `ragserve up` runs the API: "auto" keeps it off the cores of the vLLM it starts on a CPU,

@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -23,7 +24,7 @@ from ragserve.service.auth import KeyRing
 from ragserve.service.config import ServeConfig
 from ragserve.service.http_errors import install_error_handlers
 from ragserve.service.limits import ConcurrencyLimiter, RequestBodyLimits
-from ragserve.service.metrics import Metrics, RequestMetrics
+from ragserve.service.metrics import Metrics, MetricsListener, RequestMetrics
 from ragserve.service.prompt import PromptBuilder
 from ragserve.service.routes import admin, chat, feedback, health, models, playground, retrieve
 from ragserve.service.state import ServiceState
@@ -57,7 +58,14 @@ def create_app(
             _build_state, config, settings, model_dir, vllm_url, assignments, embedder, vllm_api_key, replicas
         )
         watch: asyncio.Task[None] | None = None
+        listener: MetricsListener | None = None
         try:
+            loop = asyncio.get_running_loop()
+            state.metrics.replicas.read = lambda: asyncio.run_coroutine_threadsafe(
+                state.replicas.describe(), loop
+            ).result(settings.readiness_timeout_s)
+            listener = MetricsListener(state.metrics.registry, settings.metrics_host, settings.metrics_port)
+            state.metrics_url = listener.url
             await state.adapters.start(config.adapters())
             app.state.ragserve = state
             if isinstance(state.replicas, OneVllm):  # replicas on Ray Serve are replaced by Ray Serve
@@ -73,16 +81,22 @@ def create_app(
             if watch is not None:
                 watch.cancel()
                 await asyncio.gather(watch, return_exceptions=True)
+            if listener is not None:
+                listener.close()
             await state.adapters.aclose()
             await state.replicas.aclose()
             state.ingest.close()
 
-    app = FastAPI(title="ragserve", version=__version__, lifespan=lifespan)
+    # The public schema describes what a tenant's key can call; the admin API's is its own, behind its key.
+    docs: dict[str, Any] = {} if settings.api_docs else {"openapi_url": None, "docs_url": None}
+    app = FastAPI(title="ragserve", version=__version__, lifespan=lifespan, redoc_url=None, **docs)
     install_error_handlers(app)
     for module in (chat, retrieve, feedback, models, health, playground):
         app.include_router(module.router)
+    if settings.metrics_key is not None:
+        app.include_router(health.metrics_router)
     if admin.enabled(settings):
-        app.include_router(admin.router)
+        app.include_router(admin.router, include_in_schema=False)
 
     app.add_middleware(
         RequestBodyLimits, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s

@@ -115,7 +115,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        return JSONResponse(error_body(str(exc.detail), type_), status_code=exc.status_code)
+        message = str(exc.detail)
+        if isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's "error parsing the body", made precise
+            bad = exc.__cause__
+            message = f"the body is not valid UTF-8: byte 0x{bad.object[bad.start]:02x} at offset {bad.start}"
+        return JSONResponse(error_body(message, type_), status_code=exc.status_code)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -1,14 +1,25 @@
 """Prometheus metrics: requests and errors by route and tenant, per-stage latency, tokens in and out, and
-restarts of vLLM, and each vLLM replica's load and adapters."""
+restarts of vLLM, and each vLLM replica's load and adapters.
 
-from collections.abc import Sequence
+Their labels name every tenant, so they are served on a listener of their own (`MetricsListener`, loopback by
+default), never on the port the tenants' keys reach, unless RAGSERVE_METRICS_KEY asks for it there too.
+"""
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import Self
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragserve.engine.replica_board import ReplicaStats
+from ragserve.errors import ConfigError
 
-__all__ = ["UNMATCHED", "Metrics", "RequestMetrics", "route_label"]
+__all__ = ["UNMATCHED", "Metrics", "MetricsListener", "ReplicaFigures", "RequestMetrics", "route_label"]
+
+log = logging.getLogger("ragserve.service")
 
 _STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 UNMATCHED = "<unmatched>"  # the one route label of every path no route matches: a scan adds no series
@@ -56,19 +67,8 @@ class Metrics:
             "ragserve_replica_retries", "vLLM calls tried again on a fresh replica lease after a failure",
             registry=self.registry,
         )  # fmt: skip
-        # Each replica's figures as its last report had them (GET /admin/replicas): set at each scrape.
-        self.replica = {
-            name: Gauge(f"ragserve_replica_{name}", help_, ["replica", "url"], registry=self.registry)
-            for name, help_ in _REPLICA_FIGURES.items()
-        }
-
-    def note_replicas(self, replicas: Sequence[ReplicaStats]) -> None:
-        for gauge in self.replica.values():
-            gauge.clear()  # a replaced replica's old URL goes away
-        for stats in replicas:
-            for name, gauge in self.replica.items():
-                value = len(stats.adapters) if name == "adapters" else getattr(stats, name)
-                gauge.labels(str(stats.rank), stats.url).set(float(value))
+        self.replicas = ReplicaFigures()
+        self.registry.register(self.replicas)
 
 
 _REPLICA_FIGURES = {
@@ -80,6 +80,61 @@ _REPLICA_FIGURES = {
     "adapter_hits": "Requests whose adapter it already held",
     "adapter_loads": "Adapters it loaded",
 }
+
+
+class ReplicaFigures(Collector):
+    """Each vLLM replica's figures as its last report had them (GET /admin/replicas), read at each scrape, so
+    a replaced replica's old URL goes away. `read` is set once the service runs; it is called off the event
+    loop (a scrape runs in the listener's thread, or in a worker thread)."""
+
+    def __init__(self) -> None:
+        self.read: Callable[[], Sequence[ReplicaStats]] = list
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return self._families(())  # the names alone: registering must not read the replicas
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            stats = self.read()
+        except Exception as exc:  # a scrape still answers the other metrics
+            log.warning("replica figures unavailable for this scrape: %s", exc)
+            stats = ()
+        return self._families(stats)
+
+    @staticmethod
+    def _families(stats: Sequence[ReplicaStats]) -> Iterator[GaugeMetricFamily]:
+        for name, help_ in _REPLICA_FIGURES.items():
+            family = GaugeMetricFamily(f"ragserve_replica_{name}", help_, labels=["replica", "url"])
+            for replica in stats:
+                value = len(replica.adapters) if name == "adapters" else getattr(replica, name)
+                family.add_metric([str(replica.rank), replica.url], float(value))
+            yield family
+
+
+class MetricsListener:
+    """prometheus_client's own exposition server, in a daemon thread, on its own address and port."""
+
+    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
+        try:
+            self._server, self._thread = start_http_server(port, host, registry)
+        except OSError as exc:
+            raise ConfigError(
+                f"the metrics listener cannot bind {host}:{port} ({exc.strerror or exc}): set "
+                "RAGSERVE_METRICS_PORT (0 for any free port) or RAGSERVE_METRICS_HOST"
+            ) from exc
+        bound = self._server.server_address[1]
+        self.url = f"http://{f'[{host}]' if ':' in host else host}:{bound}/metrics"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 class RequestMetrics:

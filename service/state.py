@@ -30,6 +30,7 @@ class ServiceState:
     adapters: AdapterSwitch
     metrics: Metrics
     limiter: ConcurrencyLimiter
+    metrics_url: str = ""  # where the metrics listener answers, once the app has started
 
     def models_for(self, tenant: str) -> dict[str, str]:
         """What a tenant may ask for: 'default', the base model, and its own adapter if it has one."""

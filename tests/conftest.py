@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+# Each service the tests start (in-process, or `ragserve up` inheriting this) gets a metrics port of its own.
+os.environ["RAGSERVE_METRICS_PORT"] = "0"
 
 from ragserve.engine.base_model import ensure_base_model
 from ragserve.engine.vllm_process import VllmProcess

@@ -136,6 +136,16 @@ def test_only_the_api_is_published() -> None:
     assert [name for name, service in services.items() if "ports" in service] == ["api"]
 
 
+def test_metrics_are_on_the_compose_network_only_and_the_schemas_are_off() -> None:
+    api = _compose()["services"]["api"]
+    env = api["environment"]
+    port = env["RAGSERVE_METRICS_PORT"]
+    settings = Settings(metrics_host=env["RAGSERVE_METRICS_HOST"], metrics_port=port)
+    assert settings.metrics_port == 9464 and api["expose"] == [port]
+    assert not any(published.split(":")[0] == port for published in api["ports"])
+    assert _default(env["RAGSERVE_API_DOCS"], "RAGSERVE_API_DOCS") == "false"
+
+
 def test_qdrant_wants_a_key_and_the_api_and_ingest_send_the_same_one() -> None:
     services = _compose()["services"]
     assert _required(services["qdrant"]["environment"]["QDRANT__SERVICE__API_KEY"], "RAGSERVE_QDRANT_API_KEY")

@@ -72,6 +72,12 @@ def up(
                 replicas=vllm.replicas,
             )
             reachable = f"http://{_reachable(settings.host)}:{settings.port}"
+            if settings.metrics_port:  # 0 (any free port) is for tests
+                where = f"{_reachable(settings.metrics_host)}:{settings.metrics_port}"
+                err.print(
+                    f"metrics for Prometheus on http://{where}/metrics (RAGSERVE_METRICS_PORT)",
+                    soft_wrap=True,
+                )
             err.print(
                 f"serving on http://{settings.host}:{settings.port}/v1, "
                 f"the playground on {reachable}/playground (Ctrl-C to stop)",

@@ -98,8 +98,9 @@ def evaluate_config(
                 registry.resolve(ref)
     model_dir = ensure_base_model(cfg.model.base, settings.models_dir)
     results = {}
-    # Its API serves one random key per set-up, on loopback, with no admin routes: nothing to refuse there.
-    served = settings.model_copy(update={"admin_key": None})
+    # Its API serves one random key per set-up, on loopback, with no admin routes: nothing to refuse there;
+    # its metrics on any free port, beside a `ragserve up` that holds the usual one.
+    served = settings.model_copy(update={"admin_key": None, "metrics_port": 0})
     with vllm_for(cfg, settings, model_dir, say, port=free_port(), log_name="vllm-eval.log") as vllm:
         index_tenants(only_tenant, settings, say)
         for setup in run.setups:

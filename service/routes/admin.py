@@ -1,18 +1,23 @@
 """The admin API, behind its own key: re-index a tenant while the service keeps serving, see and assign
-adapters, see the vLLM replicas."""
+adapters, see the vLLM replicas; and its own schema, which the public one leaves out."""
 
 import asyncio
 from dataclasses import asdict
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
-from pydantic import BaseModel, ConfigDict
+from fastapi.openapi.utils import get_openapi
+from pydantic import AfterValidator, Field
 
+from ragserve import __version__
 from ragserve.adapters.listing import list_adapters
-from ragserve.errors import AuthError, DocsDirError, InvalidTenantError
+from ragserve.errors import AuthError, InvalidRequestError, InvalidTenantError, PageNotFoundError
 from ragserve.service.auth import bearer_matches
 from ragserve.service.deps import StateDep
+from ragserve.service.paths import MAX_PATH_CHARS, RequestPath, checked_path
+from ragserve.service.schemas import RequestBody
 from ragserve.settings import Settings
 
 __all__ = ["enabled", "router"]
@@ -36,12 +41,11 @@ async def require_admin(state: StateDep, authorization: Annotated[str | None, He
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
 
-class ReindexRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReindexRequest(RequestBody):
     tenant: str
     # Only ever the tenant's configured folder: `ragserve reindex DOCS` sends the folder it was given, so a
     # mismatch is refused with a message instead of indexing whatever path the admin key names.
-    docs: Path | None = None
+    docs: RequestPath | None = None
 
 
 @router.post("/reindex")
@@ -50,9 +54,10 @@ async def reindex(body: ReindexRequest, state: StateDep) -> dict[str, Any]:
     tenant = state.config.tenants.get(body.tenant)
     if tenant is None:
         raise InvalidTenantError(f"unknown tenant {body.tenant!r}")
-    if body.docs is not None and body.docs.resolve() != tenant.docs.resolve():
-        raise DocsDirError(
-            f"{body.docs}: the service re-indexes only {body.tenant}'s configured docs folder, {tenant.docs}"
+    if body.docs is not None and Path(body.docs).resolve() != tenant.docs.resolve():
+        raise InvalidRequestError(
+            f"{body.docs}: the service re-indexes only {body.tenant}'s configured docs folder, {tenant.docs}",
+            param="docs",
         )
     # After a model or chunking change, the rebuilt index goes live once it holds every configured tenant.
     run = state.ingest.reindexer().run
@@ -60,9 +65,9 @@ async def reindex(body: ReindexRequest, state: StateDep) -> dict[str, Any]:
     return report.to_json()
 
 
-class AdapterRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    adapter: str  # NAME or NAME@VERSION; "" for the base model
+class AdapterRequest(RequestBody):
+    # NAME or NAME@VERSION; "" for the base model. The registry builds a folder's path from it.
+    adapter: Annotated[str, Field(max_length=MAX_PATH_CHARS), AfterValidator(checked_path)]
 
 
 @router.put("/tenants/{tenant}/adapter")
@@ -92,8 +97,21 @@ async def adapters(state: StateDep) -> dict[str, Any]:
 async def replicas(state: StateDep) -> list[dict[str, Any]]:
     """Each vLLM replica: its URL, health, queue, adapters loaded, and its request and adapter counts."""
     stats = await state.replicas.describe()
-    state.metrics.note_replicas(stats)
     return [{k: v for k, v in asdict(s).items() if k not in _INTERNAL} for s in stats]
 
 
 _INTERNAL = {"rank", "at"}  # the figures' key on the board, and when they were posted
+
+
+@router.get("/openapi.json", include_in_schema=False)
+async def openapi(state: StateDep) -> dict[str, Any]:
+    """The admin API's schema, kept out of the public one: to the admin key only, unless RAGSERVE_API_DOCS is
+    false, which serves neither."""
+    if not state.settings.api_docs:
+        raise PageNotFoundError("the API's schema is not served here (RAGSERVE_API_DOCS is false)")
+    return _schema()
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    return get_openapi(title="ragserve admin API", version=__version__, routes=router.routes)

@@ -1,4 +1,5 @@
-"""Liveness, readiness (a real check of vLLM and Qdrant, with a timeout) and Prometheus metrics."""
+"""Liveness, readiness (a real check of vLLM and Qdrant, with a timeout), and Prometheus metrics on this port
+for a scraper with the metrics key."""
 
 import asyncio
 from typing import Annotated, Any
@@ -11,7 +12,7 @@ from ragserve.errors import AuthError
 from ragserve.service.auth import bearer_matches
 from ragserve.service.deps import StateDep
 
-__all__ = ["router"]
+__all__ = ["metrics_router", "router"]
 
 router = APIRouter(tags=["health"])
 
@@ -42,11 +43,16 @@ async def readyz(state: StateDep) -> JSONResponse:
     )
 
 
-@router.get("/metrics")
+metrics_router = APIRouter(tags=["health"], include_in_schema=False)
+
+
+@metrics_router.get("/metrics")
 async def metrics(state: StateDep, authorization: Annotated[str | None, Header()] = None) -> Response:
-    """Open, unless RAGSERVE_METRICS_KEY is set: then only a scrape with that bearer key is answered."""
+    """Mounted only when RAGSERVE_METRICS_KEY is set, and answered only to a scrape with that bearer key: the
+    metrics name every tenant (the listener on RAGSERVE_METRICS_PORT serves them off the tenants' port)."""
     key = state.settings.metrics_key
-    if key is not None and not bearer_matches(authorization, key):
+    if key is None or not bearer_matches(authorization, key):
         raise AuthError("missing or wrong metrics key: send 'Authorization: Bearer <RAGSERVE_METRICS_KEY>'")
-    state.metrics.note_replicas(await state.replicas.describe())
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    # In a thread: the replica figures are read from this event loop while the scrape waits.
+    text = await asyncio.to_thread(generate_latest, state.metrics.registry)
+    return Response(text, media_type=CONTENT_TYPE_LATEST)

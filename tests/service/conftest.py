@@ -35,6 +35,7 @@ class Service:
     url: str
     docs: dict[str, Path]
     data_dir: Path
+    metrics_url: str  # its metrics listener, off the API's port
 
 
 def tenant_docs(root: Path) -> dict[str, Path]:
@@ -85,7 +86,7 @@ def serve(
                 headers={"Authorization": "Bearer admin-key"},
                 timeout=60,
             ).raise_for_status()
-        yield Service(url, docs, root / "data")
+        yield Service(url, docs, root / "data", app.state.ragserve.metrics_url)
 
 
 def service_fixture(name: str, **options: Any) -> Any:

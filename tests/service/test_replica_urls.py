@@ -53,7 +53,7 @@ def test_running_servers_serve_as_replicas(
             listed = httpx.get(
                 f"{url}/admin/replicas", headers={"Authorization": "Bearer admin-key"}, timeout=30
             ).json()
-            metrics = httpx.get(f"{url}/metrics", timeout=30).text
+            metrics = httpx.get(app.state.ragserve.metrics_url, timeout=30).text
     assert answer.status_code == 200, answer.text
     assert answer.json()["model"] == ADAPTER
     assert after_restart.status_code == 200, after_restart.text

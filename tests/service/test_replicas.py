@@ -30,8 +30,9 @@ MAX_LORAS = 2
 
 
 class Replicated:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, metrics_url: str) -> None:
         self.url = url
+        self.metrics_url = metrics_url
 
     def chat(self, tenant: str, stream: bool = False, max_tokens: int = 4) -> tuple[int, str]:
         body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": max_tokens, "rag": False,
@@ -77,7 +78,7 @@ def replicated(
     with replicas_for(config, settings, base_model_dir, print) as replicas:
         app = create_app(config, settings, base_model_dir, "", embedder=embedder, replicas=replicas)
         with running_app(app, settings) as url:
-            yield Replicated(url)
+            yield Replicated(url, app.state.ragserve.metrics_url)
 
 
 def _totals(replicas: list[dict[str, Any]]) -> tuple[int, int]:
@@ -100,7 +101,7 @@ def test_requests_go_to_a_replica_that_holds_their_adapter(replicated: Replicate
 
 
 def test_replica_figures_are_prometheus_metrics(replicated: Replicated) -> None:
-    text = httpx.get(f"{replicated.url}/metrics", timeout=30).text
+    text = httpx.get(replicated.metrics_url, timeout=30).text
     assert text.count("ragserve_replica_adapter_hits{") == 2
     assert "ragserve_replica_healthy{" in text
 

@@ -69,7 +69,7 @@ def test_a_killed_vllm_is_restarted_with_the_adapters_and_the_api_keeps_serving(
             answer = httpx.post(f"{service.url}/v1/chat/completions", json=body, headers=AUTH, timeout=60)
             assert answer.status_code == 200, answer.text
             assert answer.json()["model"] == ADAPTER
-            metrics = httpx.get(f"{service.url}/metrics", timeout=10).text
+            metrics = httpx.get(service.metrics_url, timeout=10).text
             assert "ragserve_vllm_restarts_total 1.0" in metrics
     assert "vLLM exited with code -9" in caplog.text and str(process.log_path) in caplog.text
     assert "vLLM restarted" in caplog.text and "loaded 1 of 1 adapters again" in caplog.text
