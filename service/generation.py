@@ -27,6 +27,7 @@ from ragserve.service.http_errors import domain_error_body, status_for
 from ragserve.service.prompt import Prompt, cited_blocks
 from ragserve.service.schemas import ChatRequest, Citation
 from ragserve.service.state import ServiceState
+from ragserve.service.tool_calls import StreamedCalls
 
 __all__ = [
     "OwningStream",
@@ -134,14 +135,17 @@ async def sse_events(
     body: ChatRequest,
     started: float,
 ) -> AsyncGenerator[str, None]:
-    """vLLM's chunks as OpenAI sends them. One chunk is held back so that the last one with a choice carries
-    the citations; the usage-only chunk (empty `choices`) is sent only when `stream_options.include_usage`
-    asks for it, since the common `chunk.choices[0]` loop fails on it."""
+    """vLLM's chunks as OpenAI sends them, each passed on as it comes, except one that finishes a choice: it
+    may be the last one with a choice, which carries the citations, so it waits for the next chunk or the
+    end. (Holding back every chunk by one would delay the first token by a token's time.) The usage-only
+    chunk (empty `choices`) is sent only when `stream_options.include_usage` asks for it, since the common
+    `chunk.choices[0]` loop fails on it."""
     first, rest = stream
     state.metrics.stage_seconds.labels("ttft").observe(time.perf_counter() - started)
     answer: list[str] = []
     usage: dict[str, Any] | None = None
     held: dict[str, Any] | None = None
+    calls = StreamedCalls(body)
     try:
         async for chunk in _chained(first, rest):
             usage = chunk.get("usage") or usage
@@ -149,19 +153,22 @@ async def sse_events(
                 chunk.pop("usage", None)
             if not chunk.get("choices"):
                 continue
+            calls.see(chunk)
             first_choice = [c for c in chunk["choices"] if c.get("index", 0) == 0]
             answer.extend(str(c.get("delta", {}).get("content") or "") for c in first_choice)
             if held is not None:
                 yield _event(held)
-            held = chunk
-        if held is not None:
-            held["citations"] = citations(state, body, prompt.blocks, "".join(answer))
-            yield _event(held)
+                held = None
+            if any(c.get("finish_reason") for c in chunk["choices"]):
+                held = chunk
+            else:
+                yield _event(chunk)
+        held = held or _closing_chunk(first)
+        held["citations"] = citations(state, body, prompt.blocks, "".join(answer))
+        yield _event(held)
         count_tokens(state, tenant, usage)
         if body.include_usage:
-            last = held or first
-            yield _event({**{k: last.get(k) for k in ("id", "object", "created", "model")}, "choices": [],
-                          "usage": usage})  # fmt: skip
+            yield _event({**_chunk_head(held), "choices": [], "usage": usage})
         yield "data: [DONE]\n\n"
     except RagserveError as exc:
         _, type_ = status_for(exc)
@@ -169,6 +176,15 @@ async def sse_events(
         yield _event(domain_error_body(exc)[1])
     finally:
         state.metrics.stage_seconds.labels("total").observe(time.perf_counter() - started)
+
+
+def _chunk_head(chunk: dict[str, Any]) -> dict[str, Any]:
+    return {k: chunk.get(k) for k in ("id", "object", "created", "model")}
+
+
+def _closing_chunk(first: dict[str, Any]) -> dict[str, Any]:
+    """For the citations, when no chunk finished a choice: one with an empty delta."""
+    return {**_chunk_head(first), "choices": [{"index": 0, "delta": {}, "finish_reason": None}]}
 
 
 async def _chained(

@@ -221,6 +221,11 @@ class ChatRequest(RequestBody):
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
 
+    @property
+    def must_call_tool(self) -> bool:
+        """`tool_choice` is "required" or names a function: the answer is a tool call, never text."""
+        return self.tool_choice == "required" or isinstance(self.tool_choice, _Open)
+
 
 class RetrieveRequest(RequestBody):
     query: Annotated[str, Field(min_length=1, max_length=4000)]

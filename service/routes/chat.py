@@ -18,6 +18,7 @@ from ragserve.service.generation import (
     vllm_payload,
 )
 from ragserve.service.schemas import ChatRequest
+from ragserve.service.tool_calls import settle_tool_calls
 
 __all__ = ["router"]
 
@@ -46,6 +47,7 @@ async def chat_completions(
             return response
         completion = await complete(state, payload, request)
         state.metrics.stage_seconds.labels("ttft").observe(time.perf_counter() - started)
+        settle_tool_calls(completion, body)
         answer = str((completion.get("choices") or [{}])[0].get("message", {}).get("content") or "")
         completion["citations"] = citations(state, body, prompt.blocks, answer)
         count_tokens(state, tenant, completion.get("usage"))

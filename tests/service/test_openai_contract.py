@@ -161,9 +161,9 @@ def test_tools_reach_vllm_and_a_tool_turn_follows_a_tool_call(service: Service) 
         max_tokens=30,
     )
     # vLLM constrained the answer to a call of that tool (the 135M model fills its arguments poorly, and
-    # 30 tokens may cut it before vLLM can parse it into `tool_calls`).
+    # 30 tokens may cut it: then it is the call as far as it got, and "length").
     message = named.choices[0].message
-    assert message.tool_calls or (message.content or "").startswith("<tool_call>"), message
+    assert message.tool_calls and message.tool_calls[0].model_dump()["function"]["name"] == "battery_hours"
     # "auto", what LangChain's bind_tools sends: the bundled model answers in text, and that is passed on.
     auto = client.chat.completions.create(model="default", messages=QUESTION, tools=[WEATHER], max_tokens=20)
     assert auto.choices[0].message.content or auto.choices[0].message.tool_calls
@@ -176,6 +176,40 @@ def test_tools_reach_vllm_and_a_tool_turn_follows_a_tool_call(service: Service) 
     ]
     followed = client.chat.completions.create(model="default", messages=turns, max_tokens=20)
     assert followed.choices[0].message.content
+
+
+@pytest.mark.parametrize("max_tokens", [24, 60])
+@pytest.mark.parametrize(
+    "choice",
+    ["required", {"type": "function", "function": {"name": "battery_hours"}}],
+    ids=["required", "named"],
+)
+def test_a_tool_choice_that_asks_for_a_call_ends_in_one_or_in_length_never_in_text(
+    service: Service, choice: Any, max_tokens: int
+) -> None:
+    """What agent frameworks rely on, through the official SDK, answered whole and streamed."""
+    client = _client(service)
+    asked: dict[str, Any] = {
+        "model": "default",
+        "messages": QUESTION,
+        "tools": [WEATHER],
+        "tool_choice": choice,
+    }
+    whole = client.chat.completions.create(**asked, max_tokens=max_tokens).choices[0]
+    assert not whole.message.content, whole
+    assert whole.finish_reason == "length" or whole.message.tool_calls, whole
+    assert all(call.function.name == "battery_hours" for call in whole.message.tool_calls or []), whole
+
+    text, names, finish = "", [], None
+    for chunk in client.chat.completions.create(**asked, max_tokens=max_tokens, stream=True):
+        for streamed in chunk.choices:
+            text += streamed.delta.content or ""
+            names += [
+                c.function.name for c in streamed.delta.tool_calls or [] if c.function and c.function.name
+            ]
+            finish = streamed.finish_reason or finish
+    assert not text
+    assert finish == "length" or names == ["battery_hours"], (finish, names)
 
 
 def test_content_parts_are_kept_apart(service: Service) -> None:
