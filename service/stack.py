@@ -4,6 +4,7 @@
 serves the API on a loopback port in a thread, so its questions take the real HTTP chat path.
 """
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +27,15 @@ from ragserve.service.config import ServeConfig
 from ragserve.service.limits import server_limits
 from ragserve.settings import Settings
 
-__all__ = ["VllmEndpoint", "index_tenants", "replicas_for", "serving_in_thread", "vllm_for", "vllm_spec"]
+__all__ = [
+    "VllmEndpoint",
+    "check_ports_free",
+    "index_tenants",
+    "replicas_for",
+    "serving_in_thread",
+    "vllm_for",
+    "vllm_spec",
+]
 
 
 class VllmEndpoint(NamedTuple):
@@ -120,6 +129,28 @@ def replicas_for(
         yield replicas
     finally:
         replicas.shutdown()
+
+
+def check_ports_free(settings: Settings) -> None:
+    """ConfigError naming the setting if the API's or the metrics listener's port is taken (by another
+    `ragserve up`, say): said before vLLM takes a minute to start, not as a failed start after it."""
+    for host, port, name in (
+        (settings.host, settings.port, "RAGSERVE_PORT (--port)"),
+        (settings.metrics_host, settings.metrics_port, "RAGSERVE_METRICS_PORT"),
+    ):
+        if port == 0:
+            continue
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family) as probe:
+            probe.setsockopt(
+                socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
+            )  # as the servers bind: TIME_WAIT is free
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise ConfigError(
+                    f"{host}:{port} cannot be used ({exc.strerror or exc}): set {name}"
+                ) from exc
 
 
 def index_tenants(cfg: ServeConfig, settings: Settings, say: Callable[[str], None]) -> None:

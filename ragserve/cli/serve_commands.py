@@ -20,7 +20,7 @@ from ragserve.service.app import create_app
 from ragserve.service.config import ServeConfig, load_config
 from ragserve.service.exposure import check_safe_to_serve
 from ragserve.service.limits import server_limits
-from ragserve.service.stack import index_tenants, vllm_for
+from ragserve.service.stack import check_ports_free, index_tenants, vllm_for
 from ragserve.settings import Settings
 
 __all__ = ["up"]
@@ -55,6 +55,7 @@ def up(
     cfg = load_config(config)
     settings = make_settings(data_dir, qdrant_url, port=port, host=host, vllm_url=vllm_url, replicas=replicas)
     check_safe_to_serve(cfg, settings, settings.host)
+    check_ports_free(settings)
     signal.signal(signal.SIGTERM, _interrupt)  # until uvicorn installs its own: stop vLLM on the way out
     model_dir = ensure_base_model(cfg.model.base, settings.models_dir)
     _check_adapters(cfg, settings, model_dir)

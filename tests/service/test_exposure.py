@@ -1,8 +1,9 @@
 """What `ragserve up` refuses to serve with: the demo's public keys outside the demo, plain keys on a network
-address, a blank or guessable admin key; and without an admin key the admin API is not there at all."""
+address, a blank or guessable admin key, a port in use; without an admin key the admin API is not there."""
 
 import hashlib
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,26 @@ def test_up_refuses_an_empty_admin_key(tmp_path: Path, monkeypatch: pytest.Monke
     result = CliRunner().invoke(app, ["up", "--config", str(_write_config(tmp_path))])
     assert result.exit_code == 1
     assert "error: RAGSERVE_ADMIN_KEY is set but blank" in result.stderr
+
+
+@pytest.mark.parametrize("which", ["--port", "RAGSERVE_METRICS_PORT"])
+def test_up_refuses_a_port_in_use_in_one_line_before_starting_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, which: str
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        args = ["up", "--config", str(_write_config(tmp_path))]
+        if which == "--port":
+            args += ["--port", port]
+        else:
+            monkeypatch.setenv(which, port)
+        result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error.startswith(f"error: 127.0.0.1:{port} cannot be used") and which in error
+    assert "Traceback" not in result.output and "starting vLLM" not in result.output
 
 
 @pytest.mark.parametrize("admin_key", [None, "", "  "])
