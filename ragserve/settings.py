@@ -123,6 +123,12 @@ class Settings(BaseSettings):
         """Compose sets RAGSERVE_VLLM_URL empty to hand over to RAGSERVE_VLLM_URLS."""
         return value if value and value.strip() else None
 
+    @field_validator("metrics_key")
+    @classmethod
+    def _blank_key_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        """A blank metrics key would match an empty bearer: it serves no metrics on the API's port."""
+        return value if value is not None and value.get_secret_value().strip() else None
+
     @field_validator("api_cpus")
     @classmethod
     def _cpu_list_or_keyword(cls, value: str) -> str:

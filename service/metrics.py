@@ -7,7 +7,6 @@ default), never on the port the tenants' keys reach, unless RAGSERVE_METRICS_KEY
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from typing import Self
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
@@ -129,12 +128,6 @@ class MetricsListener:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
 
 class RequestMetrics:

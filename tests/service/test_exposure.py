@@ -166,6 +166,17 @@ def test_without_an_admin_key_the_admin_api_is_not_there(tmp_path: Path, admin_k
         assert client.get("/admin/tenants", headers=headers).status_code == 404
 
 
+@pytest.mark.parametrize("metrics_key", [None, "", "  "])
+def test_without_a_metrics_key_the_api_port_has_no_metrics(tmp_path: Path, metrics_key: str | None) -> None:
+    """The metrics name every tenant: without a real key they are only on their own listener."""
+    config = load_config(_write_config(tmp_path))
+    secret = SecretStr(metrics_key) if metrics_key is not None else None
+    settings = Settings(data_dir=tmp_path / "data", metrics_key=secret)
+    client = TestClient(create_app(config, settings, tmp_path / "model", "http://127.0.0.1:9"))
+    for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": f"Bearer {metrics_key}"}):
+        assert client.get("/metrics", headers=headers).status_code == 404, headers
+
+
 def _write_config(tmp_path: Path) -> Path:
     (tmp_path / "docs").mkdir(exist_ok=True)
     path = tmp_path / "ragserve.toml"
