@@ -156,10 +156,7 @@ def test_up_refuses_a_port_in_use_in_one_line_before_starting_anything(
 @pytest.mark.parametrize("admin_key", [None, "", "  "])
 def test_without_an_admin_key_the_admin_api_is_not_there(tmp_path: Path, admin_key: str | None) -> None:
     """No key, or a blank one, never opens it: the routes do not exist (404), whatever the header says."""
-    config = load_config(_write_config(tmp_path))
-    secret = SecretStr(admin_key) if admin_key is not None else None
-    settings = Settings(data_dir=tmp_path / "data", admin_key=secret)
-    client = TestClient(create_app(config, settings, tmp_path / "model", "http://127.0.0.1:9"))
+    client = _routes_only(tmp_path, admin_key=admin_key)
     for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": f"Bearer {admin_key}"}):
         response = client.post("/admin/reindex", json={"tenant": "acme"}, headers=headers)
         assert response.status_code == 404, headers
@@ -169,12 +166,17 @@ def test_without_an_admin_key_the_admin_api_is_not_there(tmp_path: Path, admin_k
 @pytest.mark.parametrize("metrics_key", [None, "", "  "])
 def test_without_a_metrics_key_the_api_port_has_no_metrics(tmp_path: Path, metrics_key: str | None) -> None:
     """The metrics name every tenant: without a real key they are only on their own listener."""
-    config = load_config(_write_config(tmp_path))
-    secret = SecretStr(metrics_key) if metrics_key is not None else None
-    settings = Settings(data_dir=tmp_path / "data", metrics_key=secret)
-    client = TestClient(create_app(config, settings, tmp_path / "model", "http://127.0.0.1:9"))
+    client = _routes_only(tmp_path, metrics_key=metrics_key)
     for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": f"Bearer {metrics_key}"}):
         assert client.get("/metrics", headers=headers).status_code == 404, headers
+
+
+def _routes_only(tmp_path: Path, **keys: str | None) -> TestClient:
+    """The app with these key settings, its lifespan not run: enough to see which routes exist."""
+    config = load_config(_write_config(tmp_path))
+    secrets = {name: SecretStr(key) if key is not None else None for name, key in keys.items()}
+    settings = Settings(data_dir=tmp_path / "data", **secrets)  # type: ignore[arg-type]
+    return TestClient(create_app(config, settings, tmp_path / "model", "http://127.0.0.1:9"))
 
 
 def _write_config(tmp_path: Path) -> Path:
