@@ -134,6 +134,10 @@ def replicas_for(
 def check_ports_free(settings: Settings) -> None:
     """ConfigError naming the setting if the API's or the metrics listener's port is taken (by another
     `ragserve up`, say): said before vLLM takes a minute to start, not as a failed start after it."""
+    if settings.metrics_port == settings.port:
+        raise ConfigError(
+            f"RAGSERVE_METRICS_PORT is the API's port, {settings.port}: give the metrics their own"
+        )
     for host, port, name in (
         (settings.host, settings.port, "RAGSERVE_PORT (--port)"),
         (settings.metrics_host, settings.metrics_port, "RAGSERVE_METRICS_PORT"),
@@ -142,9 +146,8 @@ def check_ports_free(settings: Settings) -> None:
             continue
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family) as probe:
-            probe.setsockopt(
-                socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
-            )  # as the servers bind: TIME_WAIT is free
+            # As the servers bind: a port in TIME_WAIT is free to them.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((host, port))
             except OSError as exc:

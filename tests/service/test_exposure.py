@@ -153,6 +153,13 @@ def test_up_refuses_a_port_in_use_in_one_line_before_starting_anything(
     assert "Traceback" not in result.output and "starting vLLM" not in result.output
 
 
+def test_up_refuses_the_api_port_as_the_metrics_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGSERVE_METRICS_PORT", "8123")
+    result = CliRunner().invoke(app, ["up", "--config", str(_write_config(tmp_path)), "--port", "8123"])
+    assert result.exit_code == 1
+    assert "error: RAGSERVE_METRICS_PORT is the API's port, 8123" in result.stderr
+
+
 @pytest.mark.parametrize("admin_key", [None, "", "  "])
 def test_without_an_admin_key_the_admin_api_is_not_there(tmp_path: Path, admin_key: str | None) -> None:
     """No key, or a blank one, never opens it: the routes do not exist (404), whatever the header says."""
