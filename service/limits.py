@@ -39,20 +39,31 @@ class ConcurrencyLimiter:
     def tenant_limit(self, tenant: str) -> int:
         return self._tenant_limits.get(tenant, self.limit)
 
-    @asynccontextmanager
-    async def slot(self, tenant: str = "") -> AsyncIterator[None]:
-        # Single-threaded event loop: the checks and the increments cannot interleave.
+    def in_flight(self, tenant: str | None = None) -> int:
+        """Requests holding a slot now: the service's, or one tenant's."""
+        return self._in_flight if tenant is None else self._by_tenant[tenant]
+
+    def acquire(self, tenant: str = "") -> None:
+        """Takes a slot, or raises TooManyRequestsError. The event loop is single-threaded: the checks and
+        the increments cannot interleave with another request's."""
         if self._by_tenant[tenant] >= self.tenant_limit(tenant):
             raise TooManyRequestsError(self.retry_after_s, "this key's")
         if self._in_flight >= self.limit:
             raise TooManyRequestsError(self.retry_after_s)
         self._in_flight += 1
         self._by_tenant[tenant] += 1
+
+    def release(self, tenant: str = "") -> None:
+        self._in_flight -= 1
+        self._by_tenant[tenant] -= 1
+
+    @asynccontextmanager
+    async def slot(self, tenant: str = "") -> AsyncIterator[None]:
+        self.acquire(tenant)
         try:
             yield
         finally:
-            self._in_flight -= 1
-            self._by_tenant[tenant] -= 1
+            self.release(tenant)
 
 
 class ServerLimits(TypedDict):

@@ -12,6 +12,7 @@ from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.app import create_app
 from ragserve.service.config import ModelConfig, ServeConfig, TenantConfig
+from ragserve.service.state import ServiceState
 from ragserve.settings import Settings
 from tests.conftest import write
 from tests.service.harness import make_lora, running_app
@@ -36,6 +37,7 @@ class Service:
     docs: dict[str, Path]
     data_dir: Path
     metrics_url: str  # its metrics listener, off the API's port
+    state: ServiceState  # the app's own, for a test that must see inside it (its limiter)
 
 
 def tenant_docs(root: Path) -> dict[str, Path]:
@@ -86,7 +88,7 @@ def serve(
                 headers={"Authorization": "Bearer admin-key"},
                 timeout=60,
             ).raise_for_status()
-        yield Service(url, docs, root / "data", app.state.ragserve.metrics_url)
+        yield Service(url, docs, root / "data", app.state.ragserve.metrics_url, app.state.ragserve)
 
 
 def service_fixture(name: str, **options: Any) -> Any:
