@@ -17,6 +17,7 @@ __all__ = [
     "CONTEXT_HEADER",
     "INSTRUCTION",
     "REFUSAL",
+    "REFUSED",
     "Message",
     "Prompt",
     "PromptBuilder",
@@ -33,6 +34,14 @@ REFUSAL = "I don't know."
 INSTRUCTION = (
     "Answer the question using only the numbered context. State the exact fact and cite its block as [n]. "
     f"If the context does not contain the answer, reply: {REFUSAL}"
+)
+# The refusal as the prompt asks for it, and the usual ways of saying it: `eval answers` and the grounding
+# check both read these as "I don't know".
+REFUSED = re.compile(
+    r"\bi (?:do not|don't|dont) know\b|\bi(?: am|'m) not sure\b|\bcannot answer\b|\bcan't answer\b"
+    r"|\b(?:context|documents?|information) (?:does|do) not (?:say|mention|contain|state|specify|include)"
+    r"|\bnot (?:mentioned|stated|specified|provided|given|included) in the (?:context|documents?)",
+    re.IGNORECASE,
 )
 
 # Always said, whatever the tenant's instruction: the retrieved documents are data, never instructions.

@@ -6,22 +6,14 @@
 - source_retrieved / source_cited: an expected source is among the citations / among those cited as [n].
 """
 
-import re
 import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ragserve.service.evaluation.qa import QAItem
+from ragserve.service.prompt import REFUSED
 
-__all__ = ["REFUSED", "QuestionResult", "RetrievalResult", "score_answer", "summarize", "summarize_retrieval"]
-
-# "I don't know" as the prompt asks for it (service.prompt.REFUSAL), and the usual ways of saying it.
-REFUSED = re.compile(
-    r"\bi (?:do not|don't|dont) know\b|\bi(?: am|'m) not sure\b|\bcannot answer\b|\bcan't answer\b"
-    r"|\b(?:context|documents?|information) (?:does|do) not (?:say|mention|contain|state|specify|include)"
-    r"|\bnot (?:mentioned|stated|specified|provided|given|included) in the (?:context|documents?)",
-    re.IGNORECASE,
-)
+__all__ = ["QuestionResult", "RetrievalResult", "score_answer", "summarize", "summarize_retrieval"]
 
 
 @dataclass

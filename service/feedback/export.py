@@ -24,9 +24,9 @@ from pydantic import ValidationError
 from ragserve.errors import FeedbackNotFoundError, validation_problems
 from ragserve.files import write_atomically
 from ragserve.service.evaluation.qa import QAItem
-from ragserve.service.evaluation.scoring import REFUSED
 from ragserve.service.feedback.record import FeedbackRecord
 from ragserve.service.feedback.store import FeedbackStore
+from ragserve.service.prompt import REFUSED
 
 __all__ = ["CANDIDATES_FILE", "QA_FILE", "ExportReport", "accepted_answer", "export_feedback", "qa_row"]
 

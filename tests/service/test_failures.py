@@ -64,8 +64,8 @@ def _until_generating(lines: Iterator[str]) -> list[str]:
 
 @contextmanager
 def _holding(limiter: ConcurrencyLimiter, tenant: str) -> Iterator[None]:
-    """Takes one of the tenant's slots from the test's thread, as a request in flight would, for as long as the
-    test needs it. The service's thread must not be changing the counts meanwhile: call it when none is."""
+    """Takes one of the tenant's slots from the test's thread, as a request in flight would, for as long as
+    the test needs it. The service's thread must not change the counts meanwhile: call it when none is."""
     limiter.acquire(tenant)
     try:
         yield

@@ -15,7 +15,7 @@ from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.app import create_app
 from ragserve.service.config import ServeConfig, TenantConfig
-from ragserve.service.evaluation.scoring import REFUSED
+from ragserve.service.prompt import REFUSED
 from ragserve.settings import Settings
 from tests.conftest import write
 from tests.service.harness import running_app
