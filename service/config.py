@@ -110,6 +110,10 @@ class TenantConfig(_Strict):
     # when there are several tenants), and the most tokens one answer may ask for (default: no cap).
     max_concurrency: Annotated[int | None, Field(ge=1)] = None
     max_tokens: Annotated[int | None, Field(ge=1)] = None
+    # What an answer the grounding check finds unsupported becomes (service/answer_check.py): "flag" returns
+    # it with its grounding, "refuse" replies "I don't know.", "quote" replies with the passage that best
+    # answers the question, verbatim, with its citation.
+    on_unsupported: Literal["flag", "refuse", "quote"] = "quote"
 
     @field_validator("api_key_sha256")
     @classmethod

@@ -21,6 +21,7 @@ from ragserve.errors import (
     UpstreamError,
 )
 from ragserve.ingest.search import Hit
+from ragserve.service.answer_check import check_answer, may_replace
 from ragserve.service.attribution import attributed_block
 from ragserve.service.dispatch import complete_on_replica, stream_on_replica
 from ragserve.service.http_errors import domain_error_body, status_for
@@ -141,11 +142,15 @@ async def sse_events(
     chunk (empty `choices`) is sent only when `stream_options.include_usage` asks for it, since the common
     `chunk.choices[0]` loop fails on it."""
     first, rest = stream
-    state.metrics.stage_seconds.labels("ttft").observe(time.perf_counter() - started)
     answer: list[str] = []
     usage: dict[str, Any] | None = None
     held: dict[str, Any] | None = None
     calls = StreamedCalls(body)
+    # A policy that may replace the answer needs all of it before the first token goes out.
+    whole = may_replace(state, tenant, body, prompt.blocks)
+    kept: list[dict[str, Any]] = []
+    if not whole:
+        state.metrics.stage_seconds.labels("ttft").observe(time.perf_counter() - started)
     try:
         async for chunk in _chained(first, rest):
             usage = chunk.get("usage") or usage
@@ -156,15 +161,24 @@ async def sse_events(
             calls.see(chunk)
             first_choice = [c for c in chunk["choices"] if c.get("index", 0) == 0]
             answer.extend(str(c.get("delta", {}).get("content") or "") for c in first_choice)
-            if held is not None:
-                yield _event(held)
-                held = None
-            if any(c.get("finish_reason") for c in chunk["choices"]):
-                held = chunk
-            else:
+            if whole:
+                kept.append(chunk)
+                continue
+            ready, held = _relayed(held, chunk)
+            for event in ready:
+                yield _event(event)
+        checked = check_answer(state, tenant, body, prompt.blocks, "".join(answer))
+        if whole:
+            state.metrics.stage_seconds.labels("ttft").observe(time.perf_counter() - started)
+            if checked.replacement is not None:
+                kept = _replaced(first, kept, checked.replacement)
+                answer = [checked.replacement]
+            for chunk in kept[:-1]:
                 yield _event(chunk)
+            held = kept[-1] if kept else None
         held = held or _closing_chunk(first)
         held["citations"] = citations(state, body, prompt.blocks, "".join(answer))
+        held["grounding"] = checked.grounding
         yield _event(held)
         count_tokens(state, tenant, usage)
         if body.include_usage:
@@ -180,6 +194,27 @@ async def sse_events(
 
 def _chunk_head(chunk: dict[str, Any]) -> dict[str, Any]:
     return {k: chunk.get(k) for k in ("id", "object", "created", "model")}
+
+
+def _relayed(
+    held: dict[str, Any] | None, chunk: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The chunks to send now, and the one to hold: a chunk that finishes a choice waits for the next."""
+    ready = [held] if held is not None else []
+    if any(c.get("finish_reason") for c in chunk["choices"]):
+        return ready, chunk
+    return [*ready, chunk], None
+
+
+def _replaced(first: dict[str, Any], chunks: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """The stream of a replaced answer: its text in one chunk, then the model's finish reason."""
+    reasons = [c.get("finish_reason") for chunk in chunks for c in chunk["choices"] if c.get("finish_reason")]
+    reason = reasons[-1] if reasons else "stop"
+    delta = {"role": "assistant", "content": text}
+    return [
+        {**_chunk_head(first), "choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
+        {**_chunk_head(first), "choices": [{"index": 0, "delta": {}, "finish_reason": reason}]},
+    ]
 
 
 def _closing_chunk(first: dict[str, Any]) -> dict[str, Any]:

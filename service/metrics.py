@@ -21,6 +21,7 @@ __all__ = ["UNMATCHED", "Metrics", "MetricsListener", "ReplicaFigures", "Request
 log = logging.getLogger("ragserve.service")
 
 _STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_SUPPORT_BUCKETS = (0.0, 0.25, 0.5, 0.75, 0.99, 1.0)
 UNMATCHED = "<unmatched>"  # the one route label of every path no route matches: a scan adds no series
 
 
@@ -57,6 +58,10 @@ class Metrics:
         self.tokens = Counter(
             "ragserve_tokens_total", "Tokens by tenant and direction", ["tenant", "direction"],
             registry=self.registry,
+        )  # fmt: skip
+        self.answer_support = Histogram(
+            "ragserve_answer_support", "Each answer's grounding support: the share of its claims supported",
+            ["tenant"], buckets=_SUPPORT_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.vllm_restarts = Counter(
             "ragserve_vllm_restarts", "Times `ragserve up` started its vLLM again after it died",

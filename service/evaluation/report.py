@@ -11,8 +11,9 @@ CHART_METRICS = (
     ("refusal_accuracy", "refusal accuracy"),
     ("source_cited", "expected source cited"),
 )
-_TABLE = ("answer_accuracy", "refusal_accuracy", "source_retrieved", "source_cited", "supported",
-          "latency_p50_ms", "prompt_tokens_mean")  # fmt: skip
+_TABLE = ("answer_accuracy", "refusal_accuracy", "confidently_wrong", "source_retrieved", "source_cited",
+          "supported", "support_right", "support_wrong", "support_auroc", "replaced", "latency_p50_ms",
+          "prompt_tokens_mean")  # fmt: skip
 _RETRIEVAL_TABLE = ("hit_at_1", "hit_at_5", "mrr_at_5")
 
 

@@ -48,7 +48,8 @@ async def ask_questions(
             completion = response.json()
             answer = str(completion["choices"][0]["message"].get("content") or "")
             citations = completion.get("citations") or []
-            return score_answer(item, answer, citations, elapsed_ms, completion.get("usage") or {})
+            usage = completion.get("usage") or {}
+            return score_answer(item, answer, citations, elapsed_ms, usage, completion.get("grounding"))
 
         return list(await asyncio.gather(*(one(i) for i in items)))
 

@@ -33,6 +33,8 @@ class QuestionResult:
     latency_ms: float
     prompt_tokens: int
     completion_tokens: int
+    support: float | None = None  # the grounding check's, of the answer returned
+    replaced: str | None = None  # "refusal" or "quote" when the tenant's policy replaced the model's answer
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -51,7 +53,12 @@ class RetrievalResult:
 
 
 def score_answer(
-    item: QAItem, answer: str, citations: list[dict[str, Any]], latency_ms: float, usage: dict[str, Any]
+    item: QAItem,
+    answer: str,
+    citations: list[dict[str, Any]],
+    latency_ms: float,
+    usage: dict[str, Any],
+    grounding: dict[str, Any] | None = None,
 ) -> QuestionResult:
     retrieved = [str(c.get("source", "")) for c in citations]
     cited = [str(c.get("source", "")) for c in citations if c.get("cited")]
@@ -74,6 +81,8 @@ def score_answer(
         latency_ms=round(latency_ms, 1),
         prompt_tokens=int(usage.get("prompt_tokens") or 0),
         completion_tokens=int(usage.get("completion_tokens") or 0),
+        support=grounding.get("support") if grounding else None,
+        replaced=(grounding.get("replaced") or {}).get("by") if grounding else None,
     )
 
 
@@ -94,14 +103,23 @@ def summarize(results: list[QuestionResult]) -> dict[str, Any]:
     # Balanced: the mean of "refused when it should" and "answered when it should"; never refusing scores 0.5.
     parts = [p for p in (unanswerable_refused, None if answerable_refused is None else 1 - answerable_refused)
              if p is not None]  # fmt: skip
+    # Answers stated (not refused) to answerable questions: the support score should tell right from wrong.
+    stated = [r for r in answerable if not r.refused and r.support is not None and r.error is None]
+    right = [r.support for r in stated if r.matched]
+    wrong = [r.support for r in stated if not r.matched]
     return {
         "answer_accuracy": _share(answerable, lambda r: r.matched),
+        "confidently_wrong": _share(answerable, lambda r: not r.matched and not r.refused),
         "refusal_accuracy": round(sum(parts) / len(parts), 3) if parts else None,
         "unanswerable_refused": unanswerable_refused,
         "answerable_refused": answerable_refused,
         "source_retrieved": _share(with_sources, lambda r: r.source_retrieved),
         "source_cited": _share(with_sources, lambda r: r.source_cited),
         "supported": _share(matched, lambda r: r.supported),
+        "support_right": _mean(right),
+        "support_wrong": _mean(wrong),
+        "support_auroc": _auroc(right, wrong),
+        "replaced": sum(r.replaced is not None for r in results),
         "latency_p50_ms": round(statistics.median(latencies), 1) if latencies else None,
         "prompt_tokens_mean": round(statistics.fmean(r.prompt_tokens for r in results), 1),
         "completion_tokens_mean": round(statistics.fmean(r.completion_tokens for r in results), 1),
@@ -122,6 +140,22 @@ def summarize_retrieval(results: list[RetrievalResult]) -> dict[str, Any]:
         else None,
         "questions": len(ranked),
     }
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(statistics.fmean(known), 3) if known else None
+
+
+def _auroc(right: list[float | None], wrong: list[float | None]) -> float | None:
+    """The chance that a right answer's score beats a wrong one's (ties count half): 0.5 is no better than a
+    coin, 1.0 tells every right answer from every wrong one."""
+    pos = [v for v in right if v is not None]
+    neg = [v for v in wrong if v is not None]
+    if not pos or not neg:
+        return None
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return round(wins / (len(pos) * len(neg)), 3)
 
 
 def _share(rows: list[Any], test: Any) -> float | None:

@@ -6,6 +6,7 @@ from contextlib import AsyncExitStack
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from ragserve.service.answer_check import check_answer
 from ragserve.service.context import prompt_for
 from ragserve.service.deps import StateDep, TenantDep
 from ragserve.service.generation import (
@@ -48,8 +49,13 @@ async def chat_completions(
         completion = await complete(state, payload, request)
         state.metrics.stage_seconds.labels("ttft").observe(time.perf_counter() - started)
         settle_tool_calls(completion, body)
-        answer = str((completion.get("choices") or [{}])[0].get("message", {}).get("content") or "")
+        message = (completion.get("choices") or [{}])[0].get("message", {})
+        checked = check_answer(state, tenant, body, prompt.blocks, str(message.get("content") or ""))
+        if checked.replacement is not None:
+            message["content"] = checked.replacement
+        answer = str(message.get("content") or "")
         completion["citations"] = citations(state, body, prompt.blocks, answer)
+        completion["grounding"] = checked.grounding
         count_tokens(state, tenant, completion.get("usage"))
         state.metrics.stage_seconds.labels("total").observe(time.perf_counter() - started)
         return JSONResponse(completion)

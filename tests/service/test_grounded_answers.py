@@ -21,6 +21,7 @@ from tests.conftest import write
 from tests.service.harness import running_app
 
 KEY = "initech-key"
+COMPANY = "# Initech\n\nInitech makes office software. Its head office is in Austin."
 
 
 GROUNDING = {"model": {"default_adapter": "grounding"}, "prompt": {"context": "user", "focus_sentences": 0}}
@@ -30,7 +31,7 @@ def _serve(
     root: Path, embedder: DenseEmbedder, base_model_dir: Path, vllm: VllmProcess, changes: dict[str, Any]
 ) -> Iterator[tuple[str, Path]]:
     docs = root / "docs"
-    write(docs, "company.md", "# Initech\n\nInitech makes office software. Its head office is in Austin.")
+    write(docs, "company.md", COMPANY)
     config = ServeConfig.model_validate(
         {"tenants": {"initech": TenantConfig(api_key=KEY, docs=docs)}, **changes}
     )
@@ -109,3 +110,66 @@ def test_with_the_grounding_adapter_a_question_the_documents_do_not_answer_is_re
     _reindex(url)
     answer = _answer(url, "What is the phone number of Initech's help desk?")
     assert REFUSED.search(answer), answer
+
+
+UNANSWERABLE = "What is the phone number of Initech's help desk?"
+
+
+@pytest.fixture(scope="module")
+def two_policies(
+    tmp_path_factory: pytest.TempPathFactory, embedder: DenseEmbedder, base_model_dir: Path, vllm: VllmProcess
+) -> Iterator[str]:
+    """initech refuses an unsupported answer, hooli (the same documents) only flags it."""
+    root = tmp_path_factory.mktemp("policies")
+    tenants = {}
+    for name, policy in (("initech", "refuse"), ("hooli", "flag")):
+        write(root / name, "company.md", COMPANY)
+        tenants[name] = TenantConfig.model_validate(
+            {"api_key": f"{name}-key", "docs": root / name, "on_unsupported": policy}
+        )
+    config = ServeConfig(tenants=tenants)
+    settings = Settings(
+        data_dir=root / "data", adapters_dir=root / "adapters", admin_key=SecretStr("admin-key")
+    )
+    app = create_app(config, settings, base_model_dir, vllm.url, embedder=embedder)
+    with running_app(app) as url:
+        for name in tenants:
+            httpx.post(
+                f"{url}/admin/reindex", json={"tenant": name}, headers={"Authorization": "Bearer admin-key"},
+                timeout=120,
+            ).raise_for_status()  # fmt: skip
+        yield url
+
+
+def _asked(url: str, key: str, question: str, stream: bool = False) -> tuple[str, dict[str, Any]]:
+    """The answer's text and its grounding, streamed or not."""
+    request = {"messages": [{"role": "user", "content": question}], "stream": stream}
+    headers = {"Authorization": f"Bearer {key}"}
+    if not stream:
+        body = httpx.post(f"{url}/v1/chat/completions", json=request, headers=headers, timeout=120).json()
+        return body["choices"][0]["message"]["content"], body["grounding"]
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=request, headers=headers, timeout=120) as r:
+        events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: {")]
+    text = "".join(c["delta"].get("content") or "" for e in events for c in e["choices"])
+    [grounding] = [e["grounding"] for e in events if "grounding" in e]
+    return text, grounding
+
+
+def test_under_refuse_an_unanswerable_question_is_refused_and_another_tenants_flag_is_kept(
+    two_policies: str,
+) -> None:
+    refused, grounding = _asked(two_policies, "initech-key", UNANSWERABLE)
+    assert refused == "I don't know.", (refused, grounding)
+    assert grounding["policy"] == "refuse"
+    flagged, other = _asked(two_policies, "hooli-key", UNANSWERABLE)
+    # The base model never refuses (README "Answer quality"): hooli gets its invented answer, flagged.
+    assert other["policy"] == "flag" and other["replaced"] is None, other
+    assert flagged != "I don't know." and other["support"] < 1, (flagged, other)
+    assert grounding["replaced"] == {"support": other["support"], "by": "refusal"}
+
+
+def test_streamed_and_whole_answers_carry_the_same_grounding(two_policies: str) -> None:
+    for key in ("initech-key", "hooli-key"):
+        whole = _asked(two_policies, key, UNANSWERABLE)
+        streamed = _asked(two_policies, key, UNANSWERABLE, stream=True)
+        assert streamed == whole

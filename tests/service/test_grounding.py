@@ -1,0 +1,96 @@
+"""The grounding check and the answer policies on hand-made cases: no model, no server."""
+
+import pytest
+
+from ragserve.ingest.search import Hit
+from ragserve.ingest.sparse import Bm25Encoder
+from ragserve.service.answer_check import quote_for
+from ragserve.service.evaluation.qa import QAItem
+from ragserve.service.evaluation.scoring import QuestionResult, score_answer, summarize
+from ragserve.service.grounding import claim_spans, ground, specifics
+
+TERMS = Bm25Encoder().terms
+BLOCKS = [
+    ("Warranty", "Acme robots carry a 3-year warranty. Globex grinders carry a 1-year warranty."),
+    ("Battery", "The Roadrunner R2 battery runs for 14 hours on one charge."),
+    ("Backup", "Run `pg_dump --format=custom` nightly. Set max_wal_size to 1GB."),
+]
+
+
+def _claims(answer: str) -> list[tuple[str, float, bool]]:
+    grounding = ground(answer, "?", BLOCKS, TERMS)
+    return [(answer[c.start : c.end], c.score, c.supported) for c in grounding.claims]
+
+
+def test_an_invented_identifier_is_unsupported_however_close_the_words() -> None:
+    grounding = ground("To back up, run CREATE_NON_NON_SUPP nightly [3].", "How to back up?", BLOCKS, TERMS)
+    assert grounding.support == 0.0
+    assert grounding.claims[0].unknown == ["create_non_non_supp"]
+
+
+def test_a_paraphrase_that_keeps_the_number_is_supported() -> None:
+    [(_, score, supported)] = _claims("On a single charge, the R2 battery lasts 14 hours.")
+    assert supported, score
+
+
+def test_a_quoted_sentence_scores_1() -> None:
+    for _, text in BLOCKS:
+        for claim, score, _ in _claims(text):
+            assert score == 1.0, claim
+
+
+def test_each_claim_is_scored_with_its_place_in_the_answer() -> None:
+    answer = "The battery runs for 14 hours [2].\nCall 555-0199 for help."
+    grounding = ground(answer, "How long does the battery last?", BLOCKS, TERMS)
+    first, second = grounding.claims
+    assert answer[first.start : first.end] == "The battery runs for 14 hours [2]."
+    assert (first.supported, first.blocks) == (True, [2])
+    assert (second.supported, second.unknown) == (False, ["555-0199"])
+    assert grounding.support == 0.5
+
+
+def test_a_refusal_claims_nothing() -> None:
+    assert claim_spans("I don't know.") == []
+    grounding = ground("I don't know.", "What is the price?", BLOCKS, TERMS)
+    assert (grounding.support, grounding.claims, grounding.supported) == (1.0, [], True)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Set max_wal_size to 1GB.", {"max_wal_size", "1gb"}),
+        ("Run `pg_ctl reload` or pass --verbose and -p 5432.", {"pg_ctl reload", "--verbose", "-p", "5432"}),
+        ("The IPv4Hosts column needs CREATE TABLE.", {"ipv4hosts", "create", "table"}),
+        ("The battery lasts all day.", set()),
+    ],
+)
+def test_specifics_are_numbers_identifiers_options_and_code(text: str, expected: set[str]) -> None:
+    assert specifics(text) == expected
+
+
+def test_a_quote_is_a_sentence_of_the_blocks_verbatim_with_its_citation() -> None:
+    hits = [Hit("x.md", heading, f"c{i}", 1.0, text) for i, (heading, text) in enumerate(BLOCKS)]
+    assert quote_for("How long does the R2 battery run?", hits, TERMS) == (
+        "The Roadrunner R2 battery runs for 14 hours on one charge. [2]"
+    )
+    assert quote_for("Who founded the company?", hits, TERMS) is None  # no passage is about it
+
+
+def _result(answer: str, support: float | None = None) -> QuestionResult:
+    item = QAItem(id=answer, question="How long?", answers=["right"])
+    grounding = None if support is None else {"support": support, "replaced": None}
+    return score_answer(item, answer, [], 100.0, {}, grounding)
+
+
+def test_the_report_tells_confidently_wrong_answers_and_how_well_support_separates_them() -> None:
+    rows = [
+        _result("right", support=1.0),
+        _result("right", support=0.5),
+        _result("wrong", support=0.0),
+        _result("wrong", support=0.5),
+        _result("I don't know."),
+    ]
+    summary = summarize(rows)
+    assert summary["confidently_wrong"] == 0.4  # 2 of 5 answerable: wrong and not refused
+    assert (summary["support_right"], summary["support_wrong"]) == (0.75, 0.25)
+    assert summary["support_auroc"] == 0.875  # 3.5 of the 4 right/wrong pairs ordered right
