@@ -3,6 +3,7 @@ stated once it is indexed; with the bundled grounding adapter, a question the do
 refused (the plain base model never refuses: README "Answer quality")."""
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,17 +117,17 @@ UNANSWERABLE = "What is the phone number of Initech's help desk?"
 
 
 @pytest.fixture(scope="module")
-def two_policies(
+def three_policies(
     tmp_path_factory: pytest.TempPathFactory, embedder: DenseEmbedder, base_model_dir: Path, vllm: VllmProcess
 ) -> Iterator[str]:
-    """initech refuses an unsupported answer, hooli (the same documents) only flags it."""
+    """initech refuses an unsupported answer, hooli (the same documents) only flags it, umbrella quotes (the
+    default)."""
     root = tmp_path_factory.mktemp("policies")
     tenants = {}
-    for name, policy in (("initech", "refuse"), ("hooli", "flag")):
+    for name, policy in (("initech", {"on_unsupported": "refuse"}), ("hooli", {"on_unsupported": "flag"}),
+                         ("umbrella", {})):  # fmt: skip
         write(root / name, "company.md", COMPANY)
-        tenants[name] = TenantConfig.model_validate(
-            {"api_key": f"{name}-key", "docs": root / name, "on_unsupported": policy}
-        )
+        tenants[name] = TenantConfig.model_validate({"api_key": f"{name}-key", "docs": root / name, **policy})
     config = ServeConfig(tenants=tenants)
     settings = Settings(
         data_dir=root / "data", adapters_dir=root / "adapters", admin_key=SecretStr("admin-key")
@@ -156,20 +157,36 @@ def _asked(url: str, key: str, question: str, stream: bool = False) -> tuple[str
 
 
 def test_under_refuse_an_unanswerable_question_is_refused_and_another_tenants_flag_is_kept(
-    two_policies: str,
+    three_policies: str,
 ) -> None:
-    refused, grounding = _asked(two_policies, "initech-key", UNANSWERABLE)
+    refused, grounding = _asked(three_policies, "initech-key", UNANSWERABLE)
     assert refused == "I don't know.", (refused, grounding)
     assert grounding["policy"] == "refuse"
-    flagged, other = _asked(two_policies, "hooli-key", UNANSWERABLE)
+    flagged, other = _asked(three_policies, "hooli-key", UNANSWERABLE)
     # The base model never refuses (README "Answer quality"): hooli gets its invented answer, flagged.
     assert other["policy"] == "flag" and other["replaced"] is None, other
     assert flagged != "I don't know." and other["support"] < 1, (flagged, other)
     assert grounding["replaced"] == {"support": other["support"], "by": "refusal"}
 
 
-def test_streamed_and_whole_answers_carry_the_same_grounding(two_policies: str) -> None:
+def test_streamed_and_whole_answers_carry_the_same_grounding(three_policies: str) -> None:
     for key in ("initech-key", "hooli-key"):
-        whole = _asked(two_policies, key, UNANSWERABLE)
-        streamed = _asked(two_policies, key, UNANSWERABLE, stream=True)
+        whole = _asked(three_policies, key, UNANSWERABLE)
+        streamed = _asked(three_policies, key, UNANSWERABLE, stream=True)
         assert streamed == whole
+
+
+def test_under_the_default_quote_an_answer_is_the_models_supported_one_or_the_documents_own_words(
+    three_policies: str,
+) -> None:
+    for question in ("Where is Initech's head office?", "What does Initech make?", UNANSWERABLE):
+        text, grounding = _asked(three_policies, "umbrella-key", question)
+        assert grounding["policy"] == "quote"
+        replaced = grounding["replaced"]
+        if replaced is None:
+            assert grounding["support"] == 1.0, (question, text, grounding)
+        elif replaced["by"] == "quote":
+            quoted = re.sub(r" \[\d+\]$", "", text)
+            assert quoted in COMPANY, (question, text)
+        else:
+            assert text == "I don't know.", (question, text)
