@@ -6,16 +6,16 @@ supported (`on_unsupported` in the tenant's config):
 - "quote": the passage of the context that best answers the question, verbatim, with its citation [n];
   the refusal when no passage shares enough of the question's terms to be an answer to it.
 
-The policy applies to a plain text answer only: an answer to a request with `tools` or `response_format`, or
-without retrieval (`rag: false`, `k: 0`), is returned as it is, and only the last two have no grounding.
+The policy applies to one plain text answer only: an answer to a request with `tools`, `response_format` or
+`n` over 1, or without retrieval (`rag: false`, `k: 0`), is returned as it is; only those with
+`response_format` or without retrieval have no grounding.
 """
 
 from dataclasses import dataclass
 from typing import Any
 
 from ragserve.ingest.search import Hit
-from ragserve.service.focus import units
-from ragserve.service.grounding import Terms, ground
+from ragserve.service.grounding import Terms, ground, sentences
 from ragserve.service.prompt import REFUSAL
 from ragserve.service.schemas import ChatRequest
 from ragserve.service.state import ServiceState
@@ -36,7 +36,8 @@ class CheckedAnswer:
 def may_replace(state: ServiceState, tenant: str, body: ChatRequest, blocks: list[Hit]) -> bool:
     """Whether the tenant's policy may replace this request's answer: a stream must then be held whole."""
     policy = state.config.tenants[tenant].on_unsupported
-    return policy != "flag" and bool(blocks) and body.response_format is None and not body.tools
+    plain = body.response_format is None and not body.tools and body.n == 1
+    return policy != "flag" and bool(blocks) and plain
 
 
 def check_answer(
@@ -62,14 +63,14 @@ def check_answer(
 
 def quote_for(question: str, blocks: list[Hit], terms: Terms) -> str | None:
     """The sentence or line of the blocks that holds most of the question's terms (read with its block's
-    heading), verbatim, with its block's [n]; a tie goes to the higher-ranked block. None when even the
-    best holds less than half of them."""
+    heading), verbatim but for a line wrap, with its block's [n]; a tie goes to the higher-ranked block.
+    None when even the best holds less than half of them."""
     wanted = set(terms(question))
     if not wanted:
         return None
     best: tuple[float, str, int] | None = None
     for number, hit in enumerate(blocks, start=1):
-        for part in units(hit.text):
+        for part in sentences(hit.text):
             share = len(wanted.intersection(terms(f"{hit.heading} {part}"))) / len(wanted)
             if best is None or share > best[0]:
                 best = (share, part, number)
