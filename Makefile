@@ -19,7 +19,7 @@ DEMO_ADMIN_KEY := demo-admin-key
 export HF_HUB_OFFLINE := 1
 export RAGSERVE_DATA_DIR
 
-.PHONY: setup lint test test-fast demo adapters grounding eval eval-retrieval bench bench-serve bench-stages bench-lora bench-dtype bench-embedders clean
+.PHONY: setup lint test test-fast demo adapters grounding eval eval-retrieval bench bench-serve bench-stages bench-grounding bench-lora bench-dtype bench-embedders clean
 
 # The playground's browser tests drive Debian's chromium: Playwright's own browser download cannot run here.
 export CHROMIUM ?= /usr/bin/chromium
@@ -107,6 +107,11 @@ bench-serve: setup
 # Where one streamed request's time to first token goes, stage by stage, through the service.
 bench-stages: setup
 	$(BIN)/python -m bench.request_stages
+
+# What the grounding check adds to an answer's time, and what holding a stream for it costs the first token
+# (README "The grounding check"): the demo questions through one app, one vLLM; about 15 minutes on 2 cores.
+bench-grounding: setup
+	$(BIN)/python -m bench.grounding_cost
 
 # What LoRA costs vLLM's throughput and which lever wins it back (README "Serving benchmark"): one vLLM per
 # set of flags, one after the other; about half an hour on 2 cores.

@@ -203,11 +203,16 @@ function showMeta(parts, info) {
   if (info.ttft !== null) items.push(el("span", { testid: "answer-ttft", text: `first token ${formatMs(info.ttft)}` }));
   if (info.total !== null) items.push(el("span", { testid: "answer-total", text: `total ${formatMs(info.total)}` }));
   if (info.stopped) items.push(el("span", { className: "stopped", testid: "answer-stopped", text: "stopped" }));
+  const g = info.grounding;
+  if (g && typeof g.support === "number") {
+    const replaced = g.replaced ? `; the model's answer (support ${Number(g.replaced.support).toFixed(2)}) was replaced by ${g.replaced.by === "quote" ? "a quote" : "the refusal"}` : "";
+    items.push(el("span", { testid: "answer-support", text: `support ${g.support.toFixed(2)}${replaced}` }));
+  }
   parts.meta.replaceChildren(...items);
 }
 
-// The answer's text with each [n] that names a source made a link to its card.
-function renderAnswer(node, text, cards) {
+// A piece of the answer's text with each [n] that names a source made a link to its card.
+function linked(text, cards) {
   const pieces = [];
   let last = 0;
   for (const match of text.matchAll(/\[(\d+)\]/g)) {
@@ -226,6 +231,45 @@ function renderAnswer(node, text, cards) {
     last = match.index + match[0].length;
   }
   pieces.push(document.createTextNode(text.slice(last)));
+  return pieces;
+}
+
+// What hovering a claim says: the sources of the passage that supports it, or that none does.
+function claimTitle(claim, citations) {
+  const blocks = Array.isArray(claim.blocks) ? claim.blocks : [];
+  const named = blocks.map((n) => {
+    const citation = citations.find((c) => Number(c.index) === Number(n));
+    return citation ? `[${n}] ${citation.source}${citation.heading ? ` (${citation.heading})` : ""}` : `[${n}]`;
+  });
+  const score = typeof claim.score === "number" ? ` (score ${claim.score.toFixed(2)})` : "";
+  if (claim.supported) return `Supported by ${named.join(", ")}${score}`;
+  const unknown = Array.isArray(claim.unknown) && claim.unknown.length
+    ? `: ${claim.unknown.join(", ")} appear${claim.unknown.length === 1 ? "s" : ""} in no source` : "";
+  return `Not supported by the sources${unknown}${score}`;
+}
+
+// The answer's text, each claim the grounding check scored marked as supported or not (its offsets count
+// characters, as Python does: code points, not UTF-16 units), with [n] links inside.
+function renderAnswer(node, text, cards, grounding, citations) {
+  const chars = Array.from(text);
+  const claims = grounding && Array.isArray(grounding.claims) ? grounding.claims.slice() : [];
+  claims.sort((a, b) => a.start - b.start);
+  const pieces = [];
+  let pos = 0;
+  for (const claim of claims) {
+    if (!(claim.start >= pos && claim.end > claim.start && claim.end <= chars.length)) continue;
+    pieces.push(...linked(chars.slice(pos, claim.start).join(""), cards));
+    const span = el("span", {
+      className: claim.supported ? "claim supported" : "claim unsupported",
+      testid: "claim",
+      title: claimTitle(claim, citations),
+    });
+    span.dataset.supported = claim.supported ? "true" : "false";
+    span.append(...linked(chars.slice(claim.start, claim.end).join(""), cards));
+    pieces.push(span);
+    pos = claim.end;
+  }
+  pieces.push(...linked(chars.slice(pos).join(""), cards));
   node.replaceChildren(...pieces);
 }
 
@@ -256,7 +300,7 @@ function citationCard(citation) {
   return card;
 }
 
-function showCitations(parts, citations, text) {
+function showCitations(parts, citations, text, grounding) {
   const cards = new Map();
   const nodes = [];
   for (const citation of citations) {
@@ -267,7 +311,7 @@ function showCitations(parts, citations, text) {
   // The cited cards first: they are what the answer rests on.
   nodes.sort((a, b) => Number(b.dataset.cited === "true") - Number(a.dataset.cited === "true"));
   parts.sources.replaceChildren(...nodes);
-  renderAnswer(parts.answer, text, cards);
+  renderAnswer(parts.answer, text, cards, grounding, citations);
 }
 
 function feedbackControls(parts, record) {
@@ -321,9 +365,10 @@ async function ask(question) {
   setBusy(true);
 
   const started = performance.now();
-  const info = { model: null, usage: null, ttft: null, total: null, stopped: false };
+  const info = { model: null, usage: null, ttft: null, total: null, stopped: false, grounding: null };
   let text = "";
   let citations = [];
+  let grounding = null;
   let responseId = "";
   let ok = false;
   try {
@@ -342,6 +387,7 @@ async function ask(question) {
       responseId = chunk.id || responseId;
       if (chunk.usage) info.usage = chunk.usage;
       if (chunk.citations) citations = chunk.citations;
+      if (chunk.grounding) grounding = chunk.grounding;
       const delta = (chunk.choices || []).find((c) => (c.index || 0) === 0);
       const piece = delta && delta.delta ? delta.delta.content : "";
       if (piece) {
@@ -367,13 +413,14 @@ async function ask(question) {
     parts.answer.dataset.state = info.stopped ? "stopped" : ok ? "done" : "failed";
     setBusy(false);
   }
+  info.grounding = grounding;
   showMeta(parts, info);
   if (!ok) {
     state.messages = history; // the question can be asked again as it was
     return;
   }
   state.messages.push({ role: "assistant", content: text });
-  showCitations(parts, citations, text);
+  showCitations(parts, citations, text, grounding);
   feedbackControls(parts, {
     messages: state.messages.slice(0, -1).slice(-FEEDBACK_MESSAGES),
     answer: text,

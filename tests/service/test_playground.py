@@ -137,6 +137,27 @@ def test_ask_and_see_the_streamed_answer_with_its_sources(
     assert console_errors == []
 
 
+def test_unsupported_sentences_are_marked_and_each_claim_names_its_source(
+    page: Page, playground_service: Service, console_errors: list[str]
+) -> None:
+    """The fixture's tenants only flag an unsupported answer, so the page shows the model's own answer with
+    its grounding: the base model never refuses, and invents an answer to what the documents do not say."""
+    _connect(page, playground_service, KEYS["globex"])
+    _ask(page, "What is the phone number of Globex's support line?")
+    _last_answer_done(page)
+    claims = page.get_by_test_id("claim")
+    expect(claims.first).to_be_visible()
+    unsupported = page.locator('[data-testid="claim"][data-supported="false"]')
+    expect(unsupported.first).to_have_attribute("title", re.compile("^Not supported by the sources"))
+    expect(page.get_by_test_id("answer-support").last).to_contain_text("support ")
+    # A supported claim names its source: ask what the documents do say.
+    _ask(page, "Within how many days does Globex refund a damaged bag?")
+    _last_answer_done(page)
+    supported = page.get_by_test_id("answer").last.locator('[data-testid="claim"][data-supported="true"]')
+    expect(supported.first).to_have_attribute("title", re.compile(r"^Supported by .*refunds\.md"))
+    assert console_errors == []
+
+
 def test_stop_cancels_the_stream(page: Page, playground_service: Service) -> None:
     # The tiny model may end an answer early on its own; asking vLLM to ignore its end token keeps the stream
     # going until the stop button is what ends it.
