@@ -19,7 +19,7 @@ DEMO_ADMIN_KEY := demo-admin-key
 export HF_HUB_OFFLINE := 1
 export RAGSERVE_DATA_DIR
 
-.PHONY: setup lint test test-fast demo adapters grounding eval eval-retrieval bench bench-serve bench-stages bench-grounding bench-lora bench-dtype bench-embedders clean
+.PHONY: setup lint test test-fast demo adapters grounding eval eval-manuals eval-retrieval bench bench-serve bench-stages bench-grounding bench-lora bench-dtype bench-embedders clean
 
 # The playground's browser tests drive Debian's chromium: Playwright's own browser download cannot run here.
 export CHROMIUM ?= /usr/bin/chromium
@@ -84,6 +84,17 @@ eval: setup
 	for t in acme globex; do \
 	  $(BIN)/ragserve eval answers examples/$$t/qa.jsonl --tenant $$t --config examples/ragserve.toml \
 	    --setups examples/eval-setups.toml --out $(EVAL_OUT)/$$t || exit 1; \
+	done
+
+# Two real manuals from Debian's documentation packages (Apache HTTP Server, PostgreSQL 15), fetched and
+# built by examples/manuals/build_sets.py, asked under every set-up (README "The grounding check").
+MANUALS_DIR := $(RAGSERVE_DATA_DIR)/manuals
+eval-manuals: setup
+	$(BIN)/python examples/manuals/build_sets.py --out $(MANUALS_DIR)
+	for t in apache postgresql; do \
+	  $(BIN)/ragserve eval answers $(MANUALS_DIR)/$$t/qa.jsonl --tenant $$t --config $(MANUALS_DIR)/ragserve.toml \
+	    --setups examples/eval-setups.toml --setup flag --setup refuse --setup defaults \
+	    --out $(EVAL_OUT)/$$t || exit 1; \
 	done
 
 eval-retrieval: setup

@@ -4,7 +4,7 @@ supported (`on_unsupported` in the tenant's config):
 - "flag": the answer as it is; its `grounding` says which claims no block supports.
 - "refuse": the refusal the prompt asks for, "I don't know.".
 - "quote": the passage of the context that best answers the question, verbatim, with its citation [n];
-  the refusal when no passage shares enough of the question's terms to be an answer to it.
+  the refusal when no passage holds more than half of the question's terms.
 
 The policy applies to one plain text answer only: an answer to a request with `tools`, `response_format` or
 `n` over 1, or without retrieval (`rag: false`, `k: 0`), is returned as it is; only those with
@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragserve.ingest.search import Hit
-from ragserve.service.grounding import Terms, ground, sentences
+from ragserve.service.focus import units
+from ragserve.service.grounding import Terms, ground
 from ragserve.service.prompt import REFUSAL
 from ragserve.service.schemas import ChatRequest
 from ragserve.service.state import ServiceState
 
 __all__ = ["CheckedAnswer", "check_answer", "may_replace", "quote_for"]
 
-# A quote must share at least this much of the question's terms to stand as an answer; below it, "quote"
-# refuses instead: a passage about something else is not an answer.
+# A quote must hold more than this share of the question's terms (most of what was asked) to stand as an
+# answer; otherwise "quote" refuses: a passage about something else is not an answer.
 _QUOTE_MIN_SHARE = 0.5
 
 
@@ -64,16 +65,16 @@ def check_answer(
 def quote_for(question: str, blocks: list[Hit], terms: Terms) -> str | None:
     """The sentence or line of the blocks that holds most of the question's terms (read with its block's
     heading), verbatim but for a line wrap, with its block's [n]; a tie goes to the higher-ranked block.
-    None when even the best holds less than half of them."""
+    None when even the best holds no more than half of them."""
     wanted = set(terms(question))
     if not wanted:
         return None
     best: tuple[float, str, int] | None = None
     for number, hit in enumerate(blocks, start=1):
-        for part in sentences(hit.text):
+        for part in units(hit.text):
             share = len(wanted.intersection(terms(f"{hit.heading} {part}"))) / len(wanted)
             if best is None or share > best[0]:
                 best = (share, part, number)
-    if best is None or best[0] < _QUOTE_MIN_SHARE:
+    if best is None or best[0] <= _QUOTE_MIN_SHARE:
         return None
     return f"{best[1]} [{best[2]}]"

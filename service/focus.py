@@ -18,11 +18,12 @@ from ragserve.ingest.search import Hit
 __all__ = ["focus", "units"]
 
 _BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
+_LINE_WRAP = re.compile(r"\n(?=[a-z(])")  # a sentence wrapped onto the next line goes on there
 
 
 def units(text: str) -> list[str]:
-    """The sentences and lines of a block, in order."""
-    return [u.strip() for u in _BOUNDARY.split(text) if u.strip()]
+    """The sentences and lines of a block, in order; a sentence hard-wrapped over lines is one unit."""
+    return [u.strip() for u in _BOUNDARY.split(_LINE_WRAP.sub(" ", text)) if u.strip()]
 
 
 def focus(hits: Sequence[Hit], query: str, embedder: Embedder, keep: int) -> list[Hit]:

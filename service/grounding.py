@@ -9,8 +9,8 @@ block's heading (so that "It runs for 14 hours" still says what "it" is):
   that passage as written. A specific found in no block at all makes the claim unsupported outright: an
   invented command or value is the worst answer there is, however close its words are to a page.
 
-The score is the best passage's terms share times its specifics share (wrapped lines are joined first, so
-a sentence broken over two lines is one passage). A claim is supported at `SUPPORTED` or above, and the
+The score is the best passage's terms share times its specifics share (a sentence hard-wrapped over two
+lines is one passage: `focus.units`). A claim is supported at `SUPPORTED` or above, and the
 answer's `support` is the share of its claims supported (1.0 for an answer that claims nothing, such as a
 refusal). Nothing here calls a model: a check costs a third of a millisecond an answer at p50 on the demo
 questions (README "The grounding check").
@@ -24,7 +24,7 @@ from typing import Any
 from ragserve.service.focus import units
 from ragserve.service.prompt import REFUSED
 
-__all__ = ["SUPPORTED", "Claim", "Grounding", "claim_spans", "ground", "sentences", "specifics"]
+__all__ = ["SUPPORTED", "Claim", "Grounding", "claim_spans", "ground", "specifics"]
 
 SUPPORTED = 0.5  # a claim scoring this or more is supported
 
@@ -38,7 +38,6 @@ _CITATION = re.compile(r"\[\d{1,3}\]")
 _QUOTED = re.compile(r"`([^`\n]{1,80})`|\"([^\"\n]{1,80})\"")
 _WORD = re.compile(r"(?<![\w-])-{0,2}\w(?:[\w./:=@#+-]*\w)?")
 _SPECIFIC = re.compile(r"\d|\w[_./:=@#]\w|[a-z][A-Z]|^-{1,2}\w|^[A-Z]{2,}$")
-_LINE_WRAP = re.compile(r"\n(?=[a-z(])")  # a sentence wrapped onto the next line goes on there
 _NUMBER_WORDS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
     "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "fifteen": "15", "twenty": "20",
@@ -85,11 +84,6 @@ def claim_spans(answer: str) -> list[tuple[int, int]]:
     return spans
 
 
-def sentences(text: str) -> list[str]:
-    """A block's sentences and lines, with a sentence wrapped onto the next line joined again."""
-    return units(_LINE_WRAP.sub(" ", text))
-
-
 def specifics(text: str) -> set[str]:
     """The numbers, identifiers, options, commands and quoted text a sentence names, folded to lower case."""
     found = {(a or b).strip().lower() for a, b in _QUOTED.findall(text) if (a or b).strip()}
@@ -122,7 +116,7 @@ class _Passage:
 def _passages(blocks: Sequence[tuple[str, str]], terms: Terms) -> list[_Passage]:
     passages = []
     for number, (heading, text) in enumerate(blocks, start=1):
-        for part in sentences(text) or [""]:
+        for part in units(text) or [""]:
             full = f"{heading} {part}"
             passages.append(_Passage(number, _folded(full), frozenset(terms(full))))
     return passages

@@ -18,6 +18,18 @@ def test_units_are_sentences_and_lines() -> None:
     assert units("It costs 2.4 EUR. Ships in 3 days.") == ["It costs 2.4 EUR.", "Ships in 3 days."]
 
 
+def test_a_sentence_wrapped_over_lines_is_one_unit() -> None:
+    """Hard-wrapped Markdown: a line that goes on in lower case is the same sentence, not a line of a list."""
+    text = (
+        "The demo centre is open to customers by\nappointment on Tuesdays.\n- Payload: 120 kg\n- Top: 2 m/s"
+    )
+    assert units(text) == [
+        "The demo centre is open to customers by appointment on Tuesdays.",
+        "- Payload: 120 kg",
+        "- Top: 2 m/s",
+    ]
+
+
 def test_focus_keeps_the_closest_units_in_their_blocks_and_order(embedder: DenseEmbedder) -> None:
     focused = focus([WARRANTY, SPECS], "How fast can the Roadrunner R2 drive?", embedder, keep=2)
     kept = "\n".join(h.text for h in focused)
