@@ -1,6 +1,9 @@
 """Every answer checked against the blocks its model read, and the tenant's policy for one that is not
 supported (`on_unsupported` in the tenant's config):
 
+An answer is unsupported when one of its claims is, or when the question asks for a quantity and the answer
+names no number (`answers_question: false`: "You can return it for a full refund." to "How many days...?").
+
 - "flag": the answer as it is; its `grounding` says which claims no block supports.
 - "refuse": the refusal the prompt asks for, "I don't know.".
 - "quote": the passage of the context that best answers the question, verbatim, with its citation [n];
@@ -16,7 +19,7 @@ from typing import Any
 
 from ragserve.ingest.search import Hit
 from ragserve.service.focus import units
-from ragserve.service.grounding import Terms, ground
+from ragserve.service.grounding import Terms, answers_the_question, ground
 from ragserve.service.prompt import REFUSAL
 from ragserve.service.schemas import ChatRequest
 from ragserve.service.state import ServiceState
@@ -52,14 +55,16 @@ def check_answer(
     grounding = ground(answer, question, pairs, terms)
     state.metrics.answer_support.labels(tenant).observe(grounding.support)
     policy = state.config.tenants[tenant].on_unsupported
-    report = {**grounding.to_json(), "policy": policy, "replaced": None}
-    if grounding.supported or not may_replace(state, tenant, body, blocks):
+    answered = answers_the_question(question, answer)
+    report = {**grounding.to_json(), "answers_question": answered, "policy": policy, "replaced": None}
+    if (grounding.supported and answered) or not may_replace(state, tenant, body, blocks):
         return CheckedAnswer(None, report)
     replacement = quote_for(question, blocks, terms) if policy == "quote" else None
     replacement = replacement or REFUSAL
     checked = ground(replacement, question, pairs, terms)
     draft = {"support": grounding.support, "by": "quote" if replacement != REFUSAL else "refusal"}
-    return CheckedAnswer(replacement, {**checked.to_json(), "policy": policy, "replaced": draft})
+    report = {**checked.to_json(), "answers_question": True, "policy": policy, "replaced": draft}
+    return CheckedAnswer(replacement, report)
 
 
 def quote_for(question: str, blocks: list[Hit], terms: Terms) -> str | None:

@@ -24,7 +24,7 @@ from typing import Any
 from ragserve.service.focus import units
 from ragserve.service.prompt import REFUSED
 
-__all__ = ["SUPPORTED", "Claim", "Grounding", "claim_spans", "ground", "specifics"]
+__all__ = ["SUPPORTED", "Claim", "Grounding", "answers_the_question", "claim_spans", "ground", "specifics"]
 
 SUPPORTED = 0.5  # a claim scoring this or more is supported
 
@@ -38,6 +38,24 @@ _CITATION = re.compile(r"\[\d{1,3}\]")
 _QUOTED = re.compile(r"`([^`\n]{1,80})`|\"([^\"\n]{1,80})\"")
 _WORD = re.compile(r"(?<![\w-])-{0,2}\w(?:[\w./:=@#+-]*\w)?")
 _SPECIFIC = re.compile(r"\d|\w[_./:=@#]\w|[a-z][A-Z]|^-{1,2}\w|^[A-Z]{2,}$")
+# Units a number is named with: each spelling to its name.
+_UNITS = {
+    **{f"{u}{s}": u for u in ("second", "minute", "hour", "day", "week", "month", "year") for s in ("", "s")},
+    "sec": "second", "secs": "second", "min": "minute", "mins": "minute", "h": "hour", "hrs": "hour",
+    "ms": "millisecond", "millisecond": "millisecond", "milliseconds": "millisecond",
+    "percent": "percent", "%": "percent", "per cent": "percent",
+    "kb": "kb", "mb": "mb", "gb": "gb", "tb": "tb", "kib": "kb", "mib": "mb", "gib": "gb", "bytes": "byte",
+    "byte": "byte", "kg": "kg", "g": "g", "km": "km", "m": "m", "cm": "cm", "mm": "mm", "metre": "m",
+    "metres": "m", "meter": "m", "meters": "m",
+}  # fmt: skip
+_UNIT_NAMES = frozenset(_UNITS.values())
+_ATTACHED = re.compile(r"(\d+(?:[.,]\d+)*)-?[a-z]+")
+_MEASURE = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)*)(?:\s?|-)(%|[A-Za-z]+)(?![\w])")
+_QUANTITY = re.compile(
+    r"\bhow (?:many|much|long|often|far|fast|big|large|old|soon|heavy|high|low)\b"
+    r"|\bwhat (?:time|year|percentage|number|port|size)\b|\bwhich (?:year|port|version)\b",
+    re.IGNORECASE,
+)
 _NUMBER_WORDS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
     "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "fifteen": "15", "twenty": "20",
@@ -71,6 +89,14 @@ class Grounding:
         return {"support": self.support, "claims": [c.to_json() for c in self.claims]}
 
 
+def answers_the_question(question: str, answer: str) -> bool:
+    """False when the question asks for a quantity (how many, how long, what time...) and the answer names
+    no number at all: it may be supported, but it does not answer."""
+    if not _QUANTITY.search(question) or REFUSED.search(answer):
+        return True
+    return bool(re.search(r"\d", answer)) or any(re.search(rf"\b{w}\b", answer, re.I) for w in _NUMBER_WORDS)
+
+
 def claim_spans(answer: str) -> list[tuple[int, int]]:
     """The sentences and lines of an answer that state something, as (start, end) character offsets."""
     spans = []
@@ -85,12 +111,24 @@ def claim_spans(answer: str) -> list[tuple[int, int]]:
 
 
 def specifics(text: str) -> set[str]:
-    """The numbers, identifiers, options, commands and quoted text a sentence names, folded to lower case."""
+    """The numbers, identifiers, options, commands and quoted text a sentence names, folded to lower case. A
+    number with a unit of time, size, length or share is named with its unit ("10 year" for "10 years" or
+    "10-year"): 10 years is not in a context that says 10 percent."""
+    plain = _QUOTED.sub(" ", text)
     found = {(a or b).strip().lower() for a, b in _QUOTED.findall(text) if (a or b).strip()}
-    for token in _WORD.findall(_QUOTED.sub(" ", text)):
-        word = token.rstrip(".:")
-        if word and _SPECIFIC.search(word):
-            found.add(word.lower())
+    measured = {}
+    for number, unit in _MEASURE.findall(plain):
+        name = _UNITS.get(unit.lower())
+        if name:
+            measured[number] = f"{number} {name}"
+    for token in _WORD.findall(plain):
+        word = token.rstrip(".:").lower()
+        attached = _ATTACHED.fullmatch(word)  # 3-year, 1gb
+        number = attached.group(1) if attached else word
+        if number in measured:
+            found.add(measured[number])
+        elif word and _SPECIFIC.search(token.rstrip(".:")):
+            found.add(word)
     return found
 
 
@@ -155,6 +193,14 @@ def _folded(text: str) -> str:
 
 
 def _holds(folded: str, specific: str) -> bool:
-    """Whether folded context text names the specific as a whole token (a number also as its word)."""
-    forms = {specific, *(w for w, digits in _NUMBER_WORDS.items() if digits == specific)}
+    """Whether folded context text names the specific as a whole token (a number also as its word, and a
+    measure with any spelling of its unit)."""
+    number, _, unit = specific.partition(" ")
+    numbers = {number, *(w for w, digits in _NUMBER_WORDS.items() if digits == number)}
+    if unit in _UNIT_NAMES:
+        spellings = "|".join(re.escape(s) for s, name in _UNITS.items() if name == unit)
+        return any(
+            re.search(rf"(?<![\w.]){re.escape(n)}[\s-]?(?:{spellings})(?!\w)", folded) for n in numbers
+        )
+    forms = {specific, *numbers} if not unit else {specific}
     return any(re.search(rf"(?<![\w]){re.escape(form)}(?![\w])", folded) for form in forms)

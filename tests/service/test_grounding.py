@@ -7,7 +7,7 @@ from ragserve.ingest.sparse import Bm25Encoder
 from ragserve.service.answer_check import quote_for
 from ragserve.service.evaluation.qa import QAItem
 from ragserve.service.evaluation.scoring import QuestionResult, score_answer, summarize
-from ragserve.service.grounding import claim_spans, ground, specifics
+from ragserve.service.grounding import answers_the_question, claim_spans, ground, specifics
 
 TERMS = Bm25Encoder().terms
 BLOCKS = [
@@ -31,6 +31,25 @@ def test_an_invented_identifier_is_unsupported_however_close_the_words() -> None
 def test_a_paraphrase_that_keeps_the_number_is_supported() -> None:
     [(_, score, supported)] = _claims("On a single charge, the R2 battery lasts 14 hours.")
     assert supported, score
+
+
+def test_a_number_is_checked_with_its_unit() -> None:
+    """10 years is not what a context saying "10 percent" states; 3 years is what "3-year" states."""
+    blocks = [
+        ("Returns", "Used robots carry a 10 percent restocking fee."),
+        ("Warranty", "A 3-year warranty."),
+    ]
+    wrong = ground("The warranty is 10 years.", "How long is the warranty?", blocks, TERMS)
+    assert wrong.claims[0].unknown == ["10 year"]
+    right = ground("It is a 3 year warranty.", "How long is the warranty?", blocks, TERMS)
+    assert right.supported, right
+
+
+def test_an_answer_without_a_number_does_not_answer_how_many() -> None:
+    assert not answers_the_question("How many days do I have?", "You can return it for a full refund.")
+    assert answers_the_question("How many days do I have?", "Within forty-five days, or 45.")
+    assert answers_the_question("How many days do I have?", "I don't know.")
+    assert answers_the_question("Who makes it?", "Acme does.")
 
 
 def test_a_quoted_sentence_scores_1() -> None:
@@ -58,7 +77,8 @@ def test_a_refusal_claims_nothing() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("Set max_wal_size to 1GB.", {"max_wal_size", "1gb"}),
+        ("Set max_wal_size to 1GB.", {"max_wal_size", "1 gb"}),
+        ("It lasts 3 years, or a 3-year term, at 10% off.", {"3 year", "10 percent"}),
         ("Run `pg_ctl reload` or pass --verbose and -p 5432.", {"pg_ctl reload", "--verbose", "-p", "5432"}),
         ("The IPv4Hosts column needs CREATE TABLE.", {"ipv4hosts", "create", "table"}),
         ("The battery lasts all day.", set()),
