@@ -6,8 +6,9 @@ block's heading (so that "It runs for 14 hours" still says what "it" is):
 - its content terms, stemmed as the BM25 index stems them, that the passage holds, as a share: the mean of
   that share over all its terms and over those the question did not already hold (its new information);
 - its specifics (numbers, identifiers, options, commands, quoted or code text), each of which must be in
-  that passage as written. A specific found in no block at all makes the claim unsupported outright: an
-  invented command or value is the worst answer there is, however close its words are to a page.
+  that passage as written (a number with a unit of time, size, length or share, with that unit in any
+  spelling). A specific found in no block at all makes the claim unsupported outright: an invented command
+  or value is the worst answer there is, however close its words are to a page.
 
 The score is the best passage's terms share times its specifics share (a sentence hard-wrapped over two
 lines is one passage: `focus.units`). A claim is supported at `SUPPORTED` or above, and the
