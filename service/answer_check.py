@@ -1,8 +1,7 @@
 """Every answer checked against the blocks its model read, and the tenant's policy for one that is not
-supported (`on_unsupported` in the tenant's config):
-
-An answer is unsupported when one of its claims is, or when the question asks for a quantity and the answer
-names no number (`answers_question: false`: "You can return it for a full refund." to "How many days...?").
+supported. An answer is unsupported when one of its claims is, or when the question asks for a quantity and
+the answer names no number (`answers_question: false`: "You can return it for a full refund." to "How many
+days...?"). The policy is `on_unsupported` in the tenant's config:
 
 - "flag": the answer as it is; its `grounding` says which claims no block supports.
 - "refuse": the refusal the prompt asks for, "I don't know.".
