@@ -1,12 +1,13 @@
 """What the grounding check costs an answer, and what holding a stream for it costs the first token.
 
 The demo's tenants (examples/ragserve.toml, indexed here into a scratch data dir) are each served twice by
-one app over one real vLLM: once with `on_unsupported = "flag"` (nothing held) and once with "quote" (the
-default: a stream is held until its answer is checked). Every demo question is then asked, one at a time:
+one app over one real vLLM, three times: with `on_unsupported = "flag"` (nothing held), with "quote" (the
+default: a stream is held until its answer is checked), and with `answer_mode = "quote"` (nothing generated).
+Every demo question is then asked, one at a time:
 
 - non-streamed under "flag": the request's total time, and the time of the check inside it (the route's own
   `check_answer`, timed in place for this run); the ratio of their medians is what the check adds;
-- streamed under "flag" and under "quote", alternating: the time to the first content token of each.
+- streamed under each of the three, in turn: the time to the first content token of each.
 
 Run: make bench-grounding   (RAGSERVE_VLLM_URL=... uses a running vLLM instead of starting one)
 """
@@ -35,7 +36,11 @@ from ragserve.settings import Settings
 from ragserve.testing import running_vllm
 
 CONFIG = Path("examples/ragserve.toml")
-POLICIES = ("flag", "quote")
+VARIANTS = {
+    "flag": {"on_unsupported": "flag"},
+    "quote": {"on_unsupported": "quote"},
+    "answer_mode_quote": {"answer_mode": "quote"},
+}
 
 
 def _timed(spent: list[float], work: Callable[..., Any]) -> Callable[..., Any]:
@@ -81,9 +86,9 @@ def main() -> None:
         work = Path(tmp)
         raw = base.model_dump()
         raw["tenants"] = {
-            f"{name}-{policy}": {**tenant, "api_key": f"{name}-{policy}-key", "on_unsupported": policy}
+            f"{name}-{variant}": {**tenant, "api_key": f"{name}-{variant}-key", **changes}
             for name, tenant in raw["tenants"].items()
-            for policy in POLICIES
+            for variant, changes in VARIANTS.items()
         }
         config = type(base).model_validate(raw)
         settings = Settings(data_dir=work / "data", metrics_port=0)
@@ -93,7 +98,7 @@ def main() -> None:
         route = vars(chat)  # the name the route calls, rebound for this run
         route["check_answer"] = _timed(checks, route["check_answer"])
         totals: list[float] = []
-        first: dict[str, list[float]] = {p: [] for p in POLICIES}
+        first: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
         with _vllm(model_dir, work) as vllm_url:
             app = create_app(config, settings, model_dir, vllm_url)
             with serving_in_thread(app, settings) as url, httpx.Client(timeout=600) as client:
@@ -103,18 +108,22 @@ def main() -> None:
                     headers = {"Authorization": f"Bearer {tenant}-flag-key"}
                     client.post(f"{url}/v1/chat/completions", json=body, headers=headers).raise_for_status()
                     totals.append(time.perf_counter() - t0)
-                    for policy in POLICIES:
-                        first[policy].append(_first_token_s(client, url, f"{tenant}-{policy}-key", question))
+                    for variant, times in first.items():
+                        times.append(_first_token_s(client, url, f"{tenant}-{variant}-key", question))
     check, total = statistics.median(checks), statistics.median(totals)
     result = {
         "questions": len(questions),
         "check": summary_ms(checks),
         "answer_total_flag": summary_ms(totals),
         "check_share_of_total_p50": round(check / total, 5),
-        "first_token": {policy: summary_ms(times) for policy, times in first.items()},
-        "first_token_quote_over_flag_p50": round(
-            statistics.median(first["quote"]) / statistics.median(first["flag"]), 2
-        ),
+        "first_token": {variant: summary_ms(times) for variant, times in first.items()},
+        **{
+            f"first_token_{variant}_over_flag_p50": round(
+                statistics.median(first[variant]) / statistics.median(first["flag"]), 2
+            )
+            for variant in VARIANTS
+            if variant != "flag"
+        },
     }
     print(json.dumps(result, indent=2))
 

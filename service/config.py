@@ -114,6 +114,10 @@ class TenantConfig(_Strict):
     # it with its grounding, "refuse" replies "I don't know.", "quote" replies with the passage that best
     # answers the question, verbatim, with its citation.
     on_unsupported: Literal["flag", "refuse", "quote"] = "quote"
+    # "generate": the model writes the answer (then checked, above); "quote": nothing is generated, the
+    # answer is the passage of the documents that best answers the question, verbatim (service/quotes.py),
+    # or "I don't know." when none does.
+    answer_mode: Literal["generate", "quote"] = "generate"
 
     @field_validator("api_key_sha256")
     @classmethod

@@ -3,6 +3,7 @@ the conversation, in the model's context budget."""
 
 import asyncio
 import time
+from dataclasses import replace
 
 from ragserve.ingest.search import Hit
 from ragserve.service.focus import focus
@@ -22,10 +23,11 @@ async def prompt_for(state: ServiceState, tenant: str, body: ChatRequest) -> Pro
     tenant_config = state.config.tenants[tenant]
     k = tenant_config.k if body.k is None else body.k
     hits: list[Hit] = []
+    retrieved: list[Hit] = []
     if body.rag and k > 0:
         t0 = time.perf_counter()
         query = retrieval_query(turns)
-        hits = await retrieve_hits(state, tenant, query, k)
+        hits = retrieved = await retrieve_hits(state, tenant, query, k)
         if state.config.prompt.focus_sentences:
             keep = state.config.prompt.focus_sentences
             hits = await asyncio.to_thread(focus, hits, query, state.retriever.embedder, keep)
@@ -36,4 +38,4 @@ async def prompt_for(state: ServiceState, tenant: str, body: ChatRequest) -> Pro
         state.prompts.build, tenant_config.system_prompt, hits, turns, max_tokens
     )
     state.metrics.stage_seconds.labels("prompt").observe(time.perf_counter() - t0)
-    return prompt
+    return replace(prompt, retrieved=retrieved)

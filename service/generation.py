@@ -37,7 +37,9 @@ __all__ = [
     "count_tokens",
     "max_tokens_for",
     "open_stream",
+    "sse_event",
     "sse_events",
+    "text_chunks",
     "vllm_payload",
 ]
 
@@ -166,28 +168,28 @@ async def sse_events(
                 continue
             ready, held = _relayed(held, chunk)
             for event in ready:
-                yield _event(event)
-        checked = check_answer(state, tenant, body, prompt.blocks, "".join(answer))
+                yield sse_event(event)
+        checked = await asyncio.to_thread(check_answer, state, tenant, body, prompt, "".join(answer))
         if whole:
             state.metrics.stage_seconds.labels("ttft").observe(time.perf_counter() - started)
             if checked.replacement is not None:
-                kept = _replaced(first, kept, checked.replacement)
+                kept = text_chunks(_chunk_head(first), checked.replacement, _finish_reason(kept))
                 answer = [checked.replacement]
             for chunk in kept[:-1]:
-                yield _event(chunk)
+                yield sse_event(chunk)
             held = kept[-1] if kept else None
         held = held or _closing_chunk(first)
-        held["citations"] = citations(state, body, prompt.blocks, "".join(answer))
+        held["citations"] = citations(state, body, checked.blocks, "".join(answer))
         held["grounding"] = checked.grounding
-        yield _event(held)
+        yield sse_event(held)
         count_tokens(state, tenant, usage)
         if body.include_usage:
-            yield _event({**_chunk_head(held), "choices": [], "usage": usage})
+            yield sse_event({**_chunk_head(held), "choices": [], "usage": usage})
         yield "data: [DONE]\n\n"
     except RagserveError as exc:
         _, type_ = status_for(exc)
         state.metrics.errors.labels(ROUTE, tenant, type_).inc()
-        yield _event(domain_error_body(exc)[1])
+        yield sse_event(domain_error_body(exc)[1])
     finally:
         state.metrics.stage_seconds.labels("total").observe(time.perf_counter() - started)
 
@@ -206,14 +208,18 @@ def _relayed(
     return [*ready, chunk], None
 
 
-def _replaced(first: dict[str, Any], chunks: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
-    """The stream of a replaced answer: its text in one chunk, then the model's finish reason."""
+def _finish_reason(chunks: list[dict[str, Any]]) -> str:
     reasons = [c.get("finish_reason") for chunk in chunks for c in chunk["choices"] if c.get("finish_reason")]
-    reason = reasons[-1] if reasons else "stop"
+    return str(reasons[-1]) if reasons else "stop"
+
+
+def text_chunks(head: dict[str, Any], text: str, reason: str = "stop") -> list[dict[str, Any]]:
+    """A whole answer as a stream: its text in one chunk, then the finish reason (`head`: id, object, created,
+    model). The stream of a replaced answer, and of a quoted one."""
     delta = {"role": "assistant", "content": text}
     return [
-        {**_chunk_head(first), "choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
-        {**_chunk_head(first), "choices": [{"index": 0, "delta": {}, "finish_reason": reason}]},
+        {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
+        {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": reason}]},
     ]
 
 
@@ -230,7 +236,7 @@ async def _chained(
         yield chunk
 
 
-def _event(data: dict[str, Any]) -> str:
+def sse_event(data: dict[str, Any]) -> str:
     return f"data: {json.dumps(data)}\n\n"
 
 

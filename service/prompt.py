@@ -66,6 +66,8 @@ class Prompt:
     blocks: list[Hit]
     tokens: int
     max_tokens: int  # kept for the answer: what vLLM is asked to generate at most
+    # Every block retrieval found, whole, before focusing and the context budget: what a quote is taken from.
+    retrieved: list[Hit] = field(default_factory=list)
 
 
 def retrieval_query(messages: Sequence[Message]) -> str:

@@ -1,14 +1,16 @@
 """POST /v1/chat/completions: retrieve the tenant's facts, build the prompt, generate with vLLM, cite."""
 
+import asyncio
 import time
 from contextlib import AsyncExitStack
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from ragserve.service.answer_check import check_answer
+from ragserve.service.answer_check import check_answer, is_plain
 from ragserve.service.context import prompt_for
 from ragserve.service.deps import StateDep, TenantDep
+from ragserve.service.extractive import quote_response
 from ragserve.service.generation import (
     OwningStream,
     citations,
@@ -39,6 +41,8 @@ async def chat_completions(
         served = state.served_model(tenant, body.model)
         await stack.enter_async_context(state.adapters.using(served))
         prompt = await prompt_for(state, tenant, body)
+        if state.config.tenants[tenant].answer_mode == "quote" and prompt.retrieved and is_plain(body):
+            return await quote_response(state, tenant, body, prompt, served, started)
         payload = vllm_payload(body, served, prompt, state, tenant)
         if body.stream:
             stream = await open_stream(state, payload)
@@ -50,11 +54,12 @@ async def chat_completions(
         state.metrics.stage_seconds.labels("ttft").observe(time.perf_counter() - started)
         settle_tool_calls(completion, body)
         message = (completion.get("choices") or [{}])[0].get("message", {})
-        checked = check_answer(state, tenant, body, prompt.blocks, str(message.get("content") or ""))
+        content = str(message.get("content") or "")
+        checked = await asyncio.to_thread(check_answer, state, tenant, body, prompt, content)
         if checked.replacement is not None:
             message["content"] = checked.replacement
         answer = str(message.get("content") or "")
-        completion["citations"] = citations(state, body, prompt.blocks, answer)
+        completion["citations"] = citations(state, body, checked.blocks, answer)
         completion["grounding"] = checked.grounding
         count_tokens(state, tenant, completion.get("usage"))
         state.metrics.stage_seconds.labels("total").observe(time.perf_counter() - started)

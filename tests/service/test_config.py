@@ -72,6 +72,10 @@ def test_a_key_may_come_from_the_environment(tmp_path: Path, monkeypatch: pytest
             '[tenants.acme]\napi_key = "k"\ndocs = "docs"\non_unsupported = "shrug"\n',
             "tenants.acme.on_unsupported: Input should be 'flag', 'refuse' or 'quote'",
         ),
+        (
+            '[tenants.acme]\napi_key = "k"\ndocs = "docs"\nanswer_mode = "poem"\n',
+            "tenants.acme.answer_mode: Input should be 'generate' or 'quote'",
+        ),
     ],
 )
 def test_bad_configs_fail_at_start_with_the_reason(tmp_path: Path, body: str, message: str) -> None:

@@ -117,15 +117,15 @@ UNANSWERABLE = "What is the phone number of Initech's help desk?"
 
 
 @pytest.fixture(scope="module")
-def three_policies(
+def policies(
     tmp_path_factory: pytest.TempPathFactory, embedder: DenseEmbedder, base_model_dir: Path, vllm: VllmProcess
 ) -> Iterator[str]:
     """initech refuses an unsupported answer, hooli (the same documents) only flags it, umbrella quotes (the
-    default)."""
+    default), wayne generates nothing (`answer_mode = "quote"`)."""
     root = tmp_path_factory.mktemp("policies")
     tenants = {}
     for name, policy in (("initech", {"on_unsupported": "refuse"}), ("hooli", {"on_unsupported": "flag"}),
-                         ("umbrella", {})):  # fmt: skip
+                         ("umbrella", {}), ("wayne", {"answer_mode": "quote"})):  # fmt: skip
         write(root / name, "company.md", COMPANY)
         tenants[name] = TenantConfig.model_validate({"api_key": f"{name}-key", "docs": root / name, **policy})
     config = ServeConfig(tenants=tenants)
@@ -144,43 +144,53 @@ def three_policies(
 
 def _asked(url: str, key: str, question: str, stream: bool = False) -> tuple[str, dict[str, Any]]:
     """The answer's text and its grounding, streamed or not."""
-    request = {"messages": [{"role": "user", "content": question}], "stream": stream}
+    text, grounding, _ = _asked_with_usage(url, key, question, stream)
+    return text, grounding
+
+
+def _asked_with_usage(
+    url: str, key: str, question: str, stream: bool = False
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    request: dict[str, Any] = {"messages": [{"role": "user", "content": question}], "stream": stream}
+    if stream:
+        request["stream_options"] = {"include_usage": True}
     headers = {"Authorization": f"Bearer {key}"}
     if not stream:
         body = httpx.post(f"{url}/v1/chat/completions", json=request, headers=headers, timeout=120).json()
-        return body["choices"][0]["message"]["content"], body["grounding"]
+        return body["choices"][0]["message"]["content"], body["grounding"], body["usage"]
     with httpx.stream("POST", f"{url}/v1/chat/completions", json=request, headers=headers, timeout=120) as r:
         events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: {")]
     text = "".join(c["delta"].get("content") or "" for e in events for c in e["choices"])
     [grounding] = [e["grounding"] for e in events if "grounding" in e]
-    return text, grounding
+    [usage] = [e["usage"] for e in events if e.get("usage")]
+    return text, grounding, usage
 
 
 def test_under_refuse_an_unanswerable_question_is_refused_and_another_tenants_flag_is_kept(
-    three_policies: str,
+    policies: str,
 ) -> None:
-    refused, grounding = _asked(three_policies, "initech-key", UNANSWERABLE)
+    refused, grounding = _asked(policies, "initech-key", UNANSWERABLE)
     assert refused == "I don't know.", (refused, grounding)
     assert grounding["policy"] == "refuse"
-    flagged, other = _asked(three_policies, "hooli-key", UNANSWERABLE)
+    flagged, other = _asked(policies, "hooli-key", UNANSWERABLE)
     # The base model never refuses (README "Answer quality"): hooli gets its invented answer, flagged.
     assert other["policy"] == "flag" and other["replaced"] is None, other
     assert flagged != "I don't know." and other["support"] < 1, (flagged, other)
     assert grounding["replaced"] == {"support": other["support"], "by": "refusal"}
 
 
-def test_streamed_and_whole_answers_carry_the_same_grounding(three_policies: str) -> None:
+def test_streamed_and_whole_answers_carry_the_same_grounding(policies: str) -> None:
     for key in ("initech-key", "hooli-key"):
-        whole = _asked(three_policies, key, UNANSWERABLE)
-        streamed = _asked(three_policies, key, UNANSWERABLE, stream=True)
+        whole = _asked(policies, key, UNANSWERABLE)
+        streamed = _asked(policies, key, UNANSWERABLE, stream=True)
         assert streamed == whole
 
 
 def test_under_the_default_quote_an_answer_is_the_models_supported_one_or_the_documents_own_words(
-    three_policies: str,
+    policies: str,
 ) -> None:
     for question in ("Where is Initech's head office?", "What does Initech make?", UNANSWERABLE):
-        text, grounding = _asked(three_policies, "umbrella-key", question)
+        text, grounding = _asked(policies, "umbrella-key", question)
         assert grounding["policy"] == "quote"
         replaced = grounding["replaced"]
         if replaced is None:
@@ -190,3 +200,26 @@ def test_under_the_default_quote_an_answer_is_the_models_supported_one_or_the_do
             assert quoted in COMPANY, (question, text)
         else:
             assert text == "I don't know.", (question, text)
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_in_quote_mode_nothing_is_generated_an_answer_is_the_documents_own_words_or_i_dont_know(
+    policies: str,
+) -> None:
+    text, grounding, usage = _asked_with_usage(policies, "wayne-key", "Where is Initech's head office?")
+    quoted = re.sub(r" \[\d+\]$", "", text)
+    assert "Austin" in quoted and _flat(quoted) in _flat(COMPANY), text  # verbatim, from wayne's documents
+    assert usage["completion_tokens"] == 0 and grounding["support"] == 1.0, (usage, grounding)
+    assert _asked(policies, "wayne-key", UNANSWERABLE)[0] == "I don't know."
+    for question in ("Where is Initech's head office?", UNANSWERABLE):
+        assert _asked_with_usage(policies, "wayne-key", question, stream=True) == _asked_with_usage(
+            policies, "wayne-key", question
+        )
+    # The mode is wayne's alone: hooli, with the same documents, still gets the model's answer.
+    assert (
+        _asked_with_usage(policies, "hooli-key", "Where is Initech's head office?")[2]["completion_tokens"]
+        > 0
+    )

@@ -2,12 +2,13 @@
 
 import pytest
 
+from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.ingest.search import Hit
 from ragserve.ingest.sparse import Bm25Encoder
-from ragserve.service.answer_check import quote_for
 from ragserve.service.evaluation.qa import QAItem
 from ragserve.service.evaluation.scoring import QuestionResult, score_answer, summarize
 from ragserve.service.grounding import answers_the_question, claim_spans, ground, specifics
+from ragserve.service.quotes import MIN_SCORE, best_quote
 
 TERMS = Bm25Encoder().terms
 BLOCKS = [
@@ -88,12 +89,31 @@ def test_specifics_are_numbers_identifiers_options_and_code(text: str, expected:
     assert specifics(text) == expected
 
 
-def test_a_quote_is_a_sentence_of_the_blocks_verbatim_with_its_citation() -> None:
+def test_a_quote_is_passage_of_the_blocks_verbatim_and_scores_low_when_none_answers(
+    embedder: DenseEmbedder,
+) -> None:
     hits = [Hit("x.md", heading, f"c{i}", 1.0, text) for i, (heading, text) in enumerate(BLOCKS)]
-    assert quote_for("How long does the R2 battery run?", hits, TERMS) == (
-        "The Roadrunner R2 battery runs for 14 hours on one charge. [2]"
+    quote = best_quote("How long does the R2 battery run?", hits, embedder, TERMS)
+    assert quote is not None and quote.block == 2 and quote.score >= MIN_SCORE
+    assert quote.text == "The Roadrunner R2 battery runs for 14 hours on one charge."
+    unrelated = best_quote("Who founded the company?", hits, embedder, TERMS)
+    assert unrelated is not None and unrelated.score < MIN_SCORE  # no passage is about it: the refusal
+
+
+def test_a_quote_from_a_manual_paragraph_names_the_value_asked_for_verbatim(
+    embedder: DenseEmbedder,
+) -> None:
+    manual = (
+        "work_mem (integer) Sets the base maximum amount of memory to be used by a query operation"
+        "\n(such as a sort or hash table) before writing to temporary disk files. If this value is"
+        "\nspecified without units, it is taken as kilobytes. The default value is four megabytes (4MB)."
+        " Note that a complex query might run several sort operations at once."
     )
-    assert quote_for("Who founded the company?", hits, TERMS) is None  # no passage is about it
+    hits = [Hit("runtime-config.html", "20.4.1. Memory", "c0", 1.0, manual)]
+    quote = best_quote("How much memory may a sort operation use by default?", hits, embedder, TERMS)
+    assert quote is not None
+    assert "4MB" in quote.text  # a number, as the question asks for a quantity
+    assert quote.text.replace(" ", "") in manual.replace("\n", "").replace(" ", "")  # verbatim
 
 
 def _result(answer: str, support: float | None = None) -> QuestionResult:
