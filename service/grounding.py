@@ -13,7 +13,7 @@ block's heading (so that "It runs for 14 hours" still says what "it" is):
 The score is the best passage's terms share times its specifics share (a sentence hard-wrapped over two
 lines is one passage: `focus.units`). A claim is supported at `SUPPORTED` or above, and the
 answer's `support` is the share of its claims supported (1.0 for an answer that claims nothing, such as a
-refusal). Nothing here calls a model: a check costs a third of a millisecond an answer at p50 on the demo
+refusal). Nothing here calls a model: a check costs about a millisecond an answer at p50 on the demo
 questions (README "The grounding check").
 """
 
