@@ -35,7 +35,7 @@ async def quote_response(
         if body.include_usage:
             chunks.append({**chunks[0], "choices": [], "usage": _NO_TOKENS})
         events = [sse_event(chunk) for chunk in chunks]
-        return StreamingResponse(_sent([*events, "data: [DONE]\n\n"]), media_type="text/sse_event-stream")
+        return StreamingResponse(_sent([*events, "data: [DONE]\n\n"]), media_type="text/event-stream")
     message = {"role": "assistant", "content": text}
     choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
     completion = {**head, "object": "chat.completion", "choices": [choice], "usage": _NO_TOKENS}

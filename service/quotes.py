@@ -43,7 +43,7 @@ class Quote:
 
 def best_quote(question: str, blocks: Sequence[Hit], embedder: Embedder, terms: Terms) -> Quote | None:
     """The best passage of `blocks` for `question` with its score; None when the blocks hold no text."""
-    found = [(b, heading, text) for b, heading, text in _passages(blocks)]
+    found = _passages(blocks)
     if not found or not question.strip():
         return None
     read = [f"{heading}: {text}" if heading else text for _, heading, text in found]

@@ -159,6 +159,7 @@ def _asked_with_usage(
         body = httpx.post(f"{url}/v1/chat/completions", json=request, headers=headers, timeout=120).json()
         return body["choices"][0]["message"]["content"], body["grounding"], body["usage"]
     with httpx.stream("POST", f"{url}/v1/chat/completions", json=request, headers=headers, timeout=120) as r:
+        assert r.headers["content-type"].startswith("text/event-stream"), r.headers
         events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: {")]
     text = "".join(c["delta"].get("content") or "" for e in events for c in e["choices"])
     [grounding] = [e["grounding"] for e in events if "grounding" in e]
@@ -218,6 +219,11 @@ def test_in_quote_mode_nothing_is_generated_an_answer_is_the_documents_own_words
         assert _asked_with_usage(policies, "wayne-key", question, stream=True) == _asked_with_usage(
             policies, "wayne-key", question
         )
+    # Without retrieval there is nothing to quote, and still nothing is generated.
+    no_rag = {"messages": [{"role": "user", "content": "Where is Initech's head office?"}], "rag": False}
+    headers = {"Authorization": "Bearer wayne-key"}
+    body = httpx.post(f"{policies}/v1/chat/completions", json=no_rag, headers=headers, timeout=120).json()
+    assert body["choices"][0]["message"]["content"] == "I don't know." and body["citations"] == [], body
     # The mode is wayne's alone: hooli, with the same documents, still gets the model's answer.
     assert (
         _asked_with_usage(policies, "hooli-key", "Where is Initech's head office?")[2]["completion_tokens"]
