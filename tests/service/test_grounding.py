@@ -1,4 +1,4 @@
-"""The grounding check and the answer policies on hand-made cases: no model, no server."""
+"""The grounding check, the quote and the answer policies on hand-made cases: no LLM, no server."""
 
 import pytest
 
