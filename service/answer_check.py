@@ -55,7 +55,7 @@ def check_answer(
     blocks = prompt.blocks
     if not blocks or body.response_format is not None:
         return CheckedAnswer(None, None, blocks)
-    question = _question(body)
+    question = body.question
     terms = state.retriever.sparse.terms
     grounding = ground(answer, question, [(h.heading, h.text) for h in blocks], terms)
     state.metrics.answer_support.labels(tenant).observe(grounding.support)
@@ -72,7 +72,7 @@ def check_answer(
 def quoted_answer(state: ServiceState, tenant: str, body: ChatRequest, prompt: Prompt) -> CheckedAnswer:
     """The answer of a tenant whose `answer_mode` is "quote": nothing generated, only the quote (or the
     refusal), with its grounding. CPU work, like `check_answer`."""
-    question = _question(body)
+    question = body.question
     text, blocks = _quote(state, question, prompt)
     policy = state.config.tenants[tenant].on_unsupported
     return CheckedAnswer(text, _report(state, question, text, blocks, policy, None), blocks)
@@ -93,7 +93,3 @@ def _report(
 ) -> dict[str, Any]:
     checked = ground(text, question, [(h.heading, h.text) for h in blocks], state.retriever.sparse.terms)
     return {**checked.to_json(), "answers_question": True, "policy": policy, "replaced": replaced}
-
-
-def _question(body: ChatRequest) -> str:
-    return next((m.text() for m in reversed(body.messages) if m.role == "user"), "")

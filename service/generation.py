@@ -264,7 +264,7 @@ def citations(state: ServiceState, body: ChatRequest, blocks: list[Hit], answer:
     cited = cited_blocks(answer, len(blocks))
     attributed = None
     if not cited and state.config.prompt.attribute:
-        question = next((m.text() for m in reversed(body.messages) if m.role == "user"), "")
+        question = body.question
         texts = [h.text for h in blocks]
         attributed = attributed_block(answer, question, texts, state.retriever.sparse.terms)
     return [

@@ -46,27 +46,27 @@ def best_quote(question: str, blocks: Sequence[Hit], embedder: Embedder, terms: 
     found = _passages(blocks)
     if not found or not question.strip():
         return None
-    read = [f"{heading}: {text}" if heading else text for _, heading, text in found]
+    read = [f"{heading}: {text}" if heading else text for _, _, heading, text in found]
     vectors = embedder.embed_documents([question, *read])  # one model call for the question and every passage
     cosine = vectors[1:] @ vectors[0]
     wanted = set(terms(question))
     scores = []
-    for n, (b, _, text) in enumerate(found):
+    for n, (b, width, _, text) in enumerate(found):
         share = len(wanted.intersection(terms(read[n]))) / len(wanted) if wanted else 0.0
-        score = float(cosine[n]) + share - _PER_BLOCK_RANK * b - _PER_EXTRA_SENTENCE * (len(units(text)) - 1)
+        score = float(cosine[n]) + share - _PER_BLOCK_RANK * b - _PER_EXTRA_SENTENCE * (width - 1)
         if not answers_the_question(question, text):
             score -= _NO_NUMBER
         scores.append(score)
     best = int(np.argmax(scores))
-    return Quote(found[best][2], found[best][0] + 1, round(scores[best], 4))
+    return Quote(found[best][3], found[best][0] + 1, round(scores[best], 4))
 
 
-def _passages(blocks: Sequence[Hit]) -> list[tuple[int, str, str]]:
+def _passages(blocks: Sequence[Hit]) -> list[tuple[int, int, str, str]]:
+    """(block index, sentences spanned, heading, text) of every passage of every block."""
     out = []
     for b, hit in enumerate(blocks):
         parts = units(hit.text)
         for start in range(len(parts)):
-            for width in range(1, WINDOW + 1):
-                if start + width <= len(parts):
-                    out.append((b, hit.heading, " ".join(parts[start : start + width])))
+            for width in range(1, min(WINDOW, len(parts) - start) + 1):
+                out.append((b, width, hit.heading, " ".join(parts[start : start + width])))
     return out

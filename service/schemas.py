@@ -218,6 +218,11 @@ class ChatRequest(RequestBody):
         return options
 
     @property
+    def question(self) -> str:
+        """The last user turn's text: what the answer is checked and quoted against."""
+        return next((m.text() for m in reversed(self.messages) if m.role == "user"), "")
+
+    @property
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
 
