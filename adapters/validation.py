@@ -15,7 +15,14 @@ from ragserve.adapters.registry import AdapterVersion, check_safe_name
 from ragserve.errors import AdapterInvalidError
 from ragserve.settings import Settings
 
-__all__ = ["SERVED_TARGET_MODULES", "AdapterLimits", "BaseModelInfo", "read_safetensors_header", "validate"]
+__all__ = [
+    "SERVED_TARGET_MODULES",
+    "AdapterLimits",
+    "BaseModelInfo",
+    "read_safetensors_header",
+    "validate",
+    "validate_on_base",
+]
 
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
@@ -199,3 +206,9 @@ def _check_tensors(path: Path, base: BaseModelInfo, targets: list[str], max_rank
         rank = shape[0] if a else shape[1]
         if rank > max_rank:
             raise AdapterInvalidError(f"{WEIGHTS_FILE}: tensor {key} has rank {rank}, above {max_rank}")
+
+
+def validate_on_base(version: AdapterVersion, base_name: str, base_dir: Path, settings: Settings) -> None:
+    """The checks the service runs before it loads an adapter, with the settings' limits, against the base
+    model served as `base_name` from `base_dir`."""
+    validate(version, BaseModelInfo.read(base_name, base_dir), AdapterLimits.of(settings))

@@ -22,7 +22,7 @@ from bench.serve_bench import _batch, _body
 from bench.stats import summary_ms
 from ragserve.engine.base_model import ensure_base_model
 from ragserve.service.config import BUNDLED_BASE
-from ragserve.testing import running_vllm
+from tests.support.models import running_vllm
 
 DTYPES = ("float32", "bfloat16")
 

@@ -28,12 +28,12 @@ import httpx
 
 from bench.stats import summary_ms
 from ragserve.engine.base_model import ensure_base_model
+from ragserve.launch.stack import index_tenants, serving_in_thread
 from ragserve.service.app import create_app
 from ragserve.service.config import BUNDLED_BASE, load_config
 from ragserve.service.routes import chat
-from ragserve.service.stack import index_tenants, serving_in_thread
 from ragserve.settings import Settings
-from ragserve.testing import running_vllm
+from tests.support.models import running_vllm
 
 CONFIG = Path("examples/ragserve.toml")
 VARIANTS = {

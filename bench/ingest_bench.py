@@ -25,7 +25,7 @@ from ragserve.ingest.extract import extract_text
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.ingest.sources import scan_folder
 from ragserve.settings import Settings
-from ragserve.testing import make_corpus
+from tests.support.documents import make_corpus
 
 TENANT = "bench"
 

@@ -37,7 +37,7 @@ from ragserve.engine.cpu_placement import api_cpus, own_cpus, pin_process
 from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port
 from ragserve.errors import UpstreamError
 from ragserve.service.config import BUNDLED_BASE
-from ragserve.testing import make_lora
+from tests.support.models import make_lora
 
 QKV = ("q_proj", "k_proj", "v_proj")
 QKV_SERVED = ("qkv_proj",)  # vLLM's name for q, k and v, which it fuses

@@ -30,12 +30,12 @@ import httpx
 
 from ragserve.engine.base_model import ensure_base_model
 from ragserve.engine.vllm_client import VllmClient
+from ragserve.launch.stack import serving_in_thread
 from ragserve.service.app import create_app
 from ragserve.service.config import BUNDLED_BASE, ModelConfig, ServeConfig, TenantConfig
 from ragserve.service.routes import chat
-from ragserve.service.stack import serving_in_thread
 from ragserve.settings import Settings
-from ragserve.testing import running_vllm
+from tests.support.models import running_vllm
 
 KEY = "stages-key"
 BODY = {

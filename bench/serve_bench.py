@@ -38,7 +38,8 @@ from ragserve.engine.base_model import ensure_base_model
 from ragserve.engine.cpu_placement import pin_process
 from ragserve.engine.vllm_process import free_port, wait_for_ok
 from ragserve.service.config import BUNDLED_BASE
-from ragserve.testing import make_corpus, make_lora
+from tests.support.documents import make_corpus
+from tests.support.models import make_lora
 
 ADAPTERS = [f"style{i}" for i in range(4)]
 SYSTEM = "You are a helpful assistant."

@@ -38,84 +38,124 @@ def default_data_dir(start: Path | None = None) -> Path:
 class Settings(BaseSettings):
     """Where data lives, how documents are indexed, and how the service and its vLLM run."""
 
-    model_config = SettingsConfigDict(env_prefix="RAGSERVE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RAGSERVE_", extra="ignore", use_attribute_docstrings=True)
 
     data_dir: Path = Field(default_factory=default_data_dir)
+    """Where the store, the models, the adapters and the feedback live. Default: `.data/` in the working
+    directory or a folder above it, if ragserve has used it; else the per-user data folder
+    (`~/.local/share/ragserve` on Linux). Also `--data-dir` on each command."""
     qdrant_url: str | None = None
-    # The store when no URL is set: Qdrant Edge (Qdrant's engine in the process), or qdrant-client's local
-    # mode, a pure-Python stand-in whose queries slow down linearly (make bench: a hybrid query over 100k
-    # chunks takes 10 s there, 20 ms on Edge).
+    """A Qdrant server or cluster, e.g. `http://qdrant:6333`; unset: the embedded store. Also
+    `--qdrant-url`."""
     embedded_store: Literal["edge", "local"] = "edge"
+    """The store when no URL is set: `edge` (Qdrant Edge, Qdrant's engine in the process) or `local`
+    (qdrant-client's pure-Python local mode, whose queries slow down linearly: 10 s for a hybrid query over
+    100k chunks, 20 ms on Edge)."""
     qdrant_api_key: SecretStr | None = None
+    """The Qdrant server's API key."""
     qdrant_timeout_s: int = Field(default=10, ge=1)
+    """How long a call to the Qdrant server may take."""
     collection: str = Field(default="ragserve", pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    # A Qdrant cluster: applied when a collection is created (the embedded store ignores them). With custom
-    # sharding, small tenants share a fallback shard; `ragserve tenants promote` moves a big one to its own.
-    qdrant_shard_number: int = Field(default=1, ge=1)  # with custom sharding: shards per promoted tenant
+    """The collection's name."""
+    qdrant_shard_number: int = Field(default=1, ge=1)
+    """Shards of a new collection on a server (with custom sharding: of each promoted tenant)."""
     qdrant_replication_factor: int = Field(default=1, ge=1)
+    """Copies of each shard, applied when a collection is created on a server."""
     qdrant_write_consistency_factor: int = Field(default=1, ge=1)
+    """Copies that must confirm a write (at most the replication factor)."""
     qdrant_custom_sharding: bool = False
+    """Tiered multitenancy on a Qdrant server: small tenants share a fallback shard, and `ragserve tenants
+    promote` moves a big one to shards of its own."""
 
     embedding_model: str = "all-MiniLM-L6-v2"
+    """A packaged model's name or a local sentence-transformers folder. Changing it rebuilds the index
+    beside the live one (blue-green)."""
     embed_batch_size: int = Field(default=64, ge=1, le=4096)
+    """Texts per model batch."""
     chunk_tokens: int = Field(default=200, ge=32, le=8192)
+    """A chunk's cap in the embedder's tokens (never above the model's own limit)."""
     chunk_overlap: int = Field(default=32, ge=0, le=1024)
+    """Tokens shared by neighbouring chunks of one section."""
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    """Documents over this size are skipped, and said so."""
 
     adapters_dir: Path | None = None
-    max_lora_rank: int = Field(default=16, ge=1, le=512)  # vLLM's --max-lora-rank, and what validation allows
+    """The adapter registry (`<name>/<version>/`); unset: `<data dir>/adapters`."""
+    max_lora_rank: int = Field(default=16, ge=1, le=512)
+    """vLLM's `--max-lora-rank`, and the highest rank validation allows."""
     adapter_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    """The largest adapter validation accepts."""
 
-    # The service (`ragserve up`) and its vLLM.
     host: str = "127.0.0.1"
+    """The address `ragserve up` serves on (also `--host`)."""
     port: int = Field(default=8000, ge=1, le=65535)
+    """The API's port (also `--port`)."""
     vllm_url: str | None = None
-    # The key vLLM wants on /v1/* (its VLLM_API_KEY). When `ragserve up` starts vLLM itself and this is unset,
-    # a fresh random key is made for each start.
+    """A vLLM server that already runs; unset: `ragserve up` starts one. Blank counts as unset, so compose
+    can hand over to `RAGSERVE_VLLM_URLS`."""
     vllm_api_key: SecretStr | None = None
+    """The key vLLM wants on /v1/* (its `VLLM_API_KEY`). When `ragserve up` starts vLLM itself and this is
+    unset, a fresh random key is made for each start."""
     vllm_port: int = Field(default=8100, ge=1, le=65535)
+    """The port of the vLLM that `ragserve up` starts."""
     vllm_timeout_s: float = Field(default=120.0, gt=0)
-    vllm_dtype: str = "auto"  # bfloat16 on a CPU with native bf16 (1.5x the throughput), else float32
-    # vLLM's LoRA slots (--max-loras): the adapters one server (one replica) keeps hot; past it, the LRU goes.
+    """How long one call to vLLM may take."""
+    vllm_dtype: str = "auto"
+    """vLLM's `--dtype`. `auto`: bfloat16 on a CPU with native bf16 (1.5x the throughput), else float32."""
     max_loras: int = Field(default=4, ge=1, le=64)
-    # Replicas (engine/replica.py): `ragserve up --replicas N` starts N vLLM servers on Ray Serve; or
-    # RAGSERVE_VLLM_URLS (a JSON list) names servers that already run, one replica each. A local Ray, unless
-    # RAGSERVE_RAY_ADDRESS names a cluster to join.
+    """vLLM's LoRA slots (`--max-loras`): the adapters one server (one replica) keeps hot; past it, the
+    least recently used is unloaded."""
     replicas: int = Field(default=1, ge=1, le=256)
+    """vLLM replicas on Ray Serve that `ragserve up` starts (also `--replicas`)."""
     vllm_urls: list[str] = Field(default_factory=list, max_length=256)
+    """vLLM servers that already run, a JSON list, one replica each, routed by Ray Serve."""
     ray_address: str | None = None
-    replica_max_ongoing: int = Field(default=32, ge=1)  # a replica's requests before Ray routes past it
+    """A Ray cluster to join; unset: a local Ray."""
+    replica_max_ongoing: int = Field(default=32, ge=1)
+    """A replica's requests in flight before Ray Serve routes past it."""
     replica_health_period_s: float = Field(default=2.0, gt=0)
-    replica_failover_s: float = Field(default=15.0, gt=0)  # how long a request not yet started is retried
-    replica_gpus: float = Field(default=0.0, ge=0)  # GPUs per replica, for Ray's placement
+    """How often each replica's health is checked."""
+    replica_failover_s: float = Field(default=15.0, gt=0)
+    """How long a request that has not yet started is retried on another replica."""
+    replica_gpus: float = Field(default=0.0, ge=0)
+    """GPUs per replica, for Ray's placement."""
     admin_key: SecretStr | None = None
-    # Serving the public demo: allows its published keys (service/exposure.py). Only `make demo` sets it.
+    """The admin API's bearer key. Unset: the admin routes answer 404. Blank, a placeholder (`changeme`, the
+    demo's) or under 16 characters outside the demo: `ragserve up` refuses to start."""
     demo: bool = False
+    """Serving the public demo: allows its published keys. Only `make demo` sets it."""
     max_concurrency: int = Field(default=32, ge=1)
+    """Requests in flight in the whole service (each tenant's share: `max_concurrency` in its table)."""
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
-    body_timeout_s: float = Field(default=10.0, gt=0)  # the longest wait for the next chunk of a request body
-    # uvicorn's bounds: open connections (503 past it), idle keep-alive, and a request's headers (h11 only).
+    """The largest request body (413 past it)."""
+    body_timeout_s: float = Field(default=10.0, gt=0)
+    """The longest wait for the next chunk of a request body (408 past it)."""
     max_connections: int = Field(default=256, ge=1)
+    """Open connections; past it uvicorn answers 503."""
     keep_alive_s: int = Field(default=5, ge=1)
+    """How long an idle keep-alive connection stays open."""
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
-    # Each tenant's stored feedback (POST /v1/feedback); past it a post is refused until an operator exports
-    # the file (`ragserve feedback export`) and moves it away.
+    """A request's headers (uvicorn enforces it only with its h11 parser, not with httptools)."""
     feedback_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
-    # Prometheus metrics name every tenant, so they have a listener of their own, never the API's port:
-    # loopback by default; in compose, every address of the compose network, its port not published.
-    # 0: any free port.
+    """Each tenant's stored feedback (`POST /v1/feedback`); past it a post is refused until an operator
+    exports the file (`ragserve feedback export`) and moves it away."""
     metrics_host: str = "127.0.0.1"
+    """The Prometheus listener's address. Metrics name every tenant, so they have a listener of their own,
+    never the API's port: loopback by default; in compose, the compose network, its port not published."""
     metrics_port: int = Field(default=9464, ge=0, le=65535)
-    # When set, the API's port also answers GET /metrics, to `Authorization: Bearer <key>` only.
+    """The Prometheus listener's port; 0: any free port."""
     metrics_key: SecretStr | None = None
-    # The public OpenAPI schema (/openapi.json, /docs: the tenants' routes) and the admin API's
-    # (/admin/openapi.json, with the admin key); false serves neither.
+    """When set, the API's port also answers `GET /metrics`, to `Authorization: Bearer <key>` only."""
     api_docs: bool = True
+    """Serve the public OpenAPI schema (`/openapi.json`, `/docs`: the tenants' routes) and the admin API's
+    (`/admin/openapi.json`, with the admin key); false serves neither."""
     readiness_timeout_s: float = Field(default=3.0, gt=0)
+    """How long `/readyz` waits for each thing it checks (vLLM, the store)."""
     retrieval_timeout_s: float = Field(default=15.0, gt=0)
-    # Where `ragserve up` runs the API: "auto" keeps it off the cores of the vLLM it starts on a CPU,
-    # "all" leaves it to the scheduler, or a CPU list such as "1,3-5".
+    """How long a request's retrieval may take."""
     api_cpus: str = "auto"
+    """Where `ragserve up` runs the API: `auto` keeps it off the cores of the vLLM it starts on a CPU, `all`
+    leaves it to the scheduler, or a CPU list such as `1,3-5`."""
 
     @field_validator("vllm_url")
     @classmethod

@@ -47,7 +47,7 @@ def create_app(
 ) -> FastAPI:
     """Tenants' adapters come from the persisted assignments (the data dir's, unless another store is
     given), else the config, and are loaded at start. `embedder`: one already loaded, else the settings'.
-    `vllm_api_key`: what vLLM wants on /v1/* (service/stack.py's vllm_for says which). The admin routes
+    `vllm_api_key`: what vLLM wants on /v1/* (ragserve.launch's vllm_for says which). The admin routes
     exist only when RAGSERVE_ADMIN_KEY is set and not blank: without a key they answer 404, never open.
     `vllm_process`: the vLLM that `ragserve up` started, started again if it dies; any other is watched.
     `replicas`: several vLLM replicas on Ray Serve (engine/replica_set.py), instead of the one at vllm_url."""

@@ -1,6 +1,6 @@
 """Citing for the model: the block an answer draws on, when the answer names none as [n].
 
-The bundled model seldom writes [n], however it is asked (README "Answer quality"), so a reader cannot tell
+The bundled model seldom writes [n], however it is asked (docs/answer-quality.md), so a reader cannot tell
 which source an answer came from. The service attributes it instead. The answer's terms that the question
 did not already hold (its new information: a number, a name, a setting), stemmed as the BM25 index stems
 them, are looked up in each block the model read. The block holding the most of them is cited; a tie goes to

@@ -49,7 +49,7 @@ AdapterRefText = Annotated[str, AfterValidator(_check_ref)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class ModelConfig(_Strict):
@@ -58,20 +58,30 @@ class ModelConfig(_Strict):
     generation_config.json, then to vLLM."""
 
     base: str = BUNDLED_BASE
+    """The bundled default, or a path to a local Hugging Face model folder."""
     max_model_len: Annotated[int, Field(ge=256, le=32768)] = 2048
+    """The context the prompt must fit in, counted with the model's tokenizer."""
     max_tokens: Annotated[int, Field(ge=1, le=4096)] = 256
-    # NAME[@VERSION]: serves every tenant that has no adapter of its own; "" for the base model. The bundled
-    # "grounding" adapter is there for the bundled base (README "Answer quality" says what it does).
+    """The default answer length, when the client sets none."""
     default_adapter: AdapterRefText = ""
-    # vLLM's parser of the model's tool calls (`--tool-call-parser`), for `tools`; "" turns tools off.
+    """NAME[@VERSION]: serves every tenant that has no adapter of its own; "" for the base model. The
+    bundled "grounding" adapter is there for the bundled base (docs: Answer quality)."""
     tool_call_parser: Annotated[str, Field(pattern=r"^[a-z0-9_]*$")] = "hermes"
+    """vLLM's parser of the model's tool calls (`--tool-call-parser`), for `tools`; "" turns tools off."""
     temperature: Annotated[float | None, Field(ge=0, le=2)] = 0.0
+    """Sampling default, sent when the client leaves it out."""
     top_p: Annotated[float | None, Field(gt=0, le=1)] = None
+    """Sampling default, sent when the client leaves it out."""
     top_k: Annotated[int | None, Field(ge=-1)] = None
+    """Sampling default, sent when the client leaves it out."""
     min_p: Annotated[float | None, Field(ge=0, le=1)] = None
+    """Sampling default, sent when the client leaves it out."""
     repetition_penalty: Annotated[float | None, Field(gt=0, le=2)] = None
+    """Sampling default, sent when the client leaves it out."""
     presence_penalty: Annotated[float | None, Field(ge=-2, le=2)] = None
+    """Sampling default, sent when the client leaves it out."""
     frequency_penalty: Annotated[float | None, Field(ge=-2, le=2)] = None
+    """Sampling default, sent when the client leaves it out."""
 
     def sampling(self) -> dict[str, float | int]:
         """The configured sampling defaults, by vLLM's field names."""
@@ -86,38 +96,49 @@ SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty
 class PromptConfig(_Strict):
     """What reaches the prompt and where: the context in the system turn or in the final user turn next to
     the question, the instruction, and how many of the retrieved sentences are kept. The defaults are the
-    best the bundled model measured (README "Answer quality")."""
+    best the bundled model measured (docs: Answer quality)."""
 
     context: Literal["user", "system"] = "system"
-    # Keep only the N sentences or lines of the retrieved blocks closest to the question (0: whole blocks).
+    """Where the numbered context goes: the system turn, or the final user turn before the question."""
     focus_sentences: Annotated[int, Field(ge=0, le=200)] = 6
+    """Keep only the N sentences or lines of the retrieved blocks closest to the question (0: whole
+    blocks)."""
     instruction: Annotated[str, Field(min_length=1, max_length=2000)] = INSTRUCTION
-    # When the answer cites no block as [n], cite the block its words come from (service/attribution.py).
+    """The instruction under the context."""
     attribute: bool = True
+    """When the answer cites no block as [n], cite the block its words come from."""
 
 
 class TenantConfig(_Strict):
     """One tenant. Its key may be given plain, as a sha256, or by the name of an environment variable."""
 
     api_key: str | None = None
+    """The tenant's key, plain (refused on a non-loopback host); give exactly one of the three."""
     api_key_sha256: str | None = None
+    """The key's sha256, 64 hex digits."""
     api_key_env: str | None = None
+    """The name of the environment variable that holds the key."""
     docs: Path
+    """The tenant's documents folder, relative to the config file."""
     system_prompt: str = "You are a helpful support assistant. Answer from the numbered context."
-    adapter: AdapterRefText = ""  # NAME or NAME@VERSION in the adapter registry; "" for the base model
+    """The system prompt above the context."""
+    adapter: AdapterRefText = ""
+    """NAME or NAME@VERSION in the adapter registry; "" for the default adapter, or the base model."""
     k: Annotated[int, Field(ge=0, le=50)] = 4
-    # This tenant's share of the service: requests in flight (default: half of RAGSERVE_MAX_CONCURRENCY
-    # when there are several tenants), and the most tokens one answer may ask for (default: no cap).
+    """Blocks retrieved per request."""
     max_concurrency: Annotated[int | None, Field(ge=1)] = None
+    """This tenant's requests in flight (default: half of `RAGSERVE_MAX_CONCURRENCY` when there are
+    several tenants), so one busy tenant cannot take every slot."""
     max_tokens: Annotated[int | None, Field(ge=1)] = None
-    # What an answer the grounding check finds unsupported becomes (service/answer_check.py): "flag" returns
-    # it with its grounding, "refuse" replies "I don't know.", "quote" replies with the passage that best
-    # answers the question, verbatim, with its citation.
+    """The most tokens one answer may ask for (a larger ask is a 400); default: no cap."""
     on_unsupported: Literal["flag", "refuse", "quote"] = "quote"
-    # "generate": the model writes the answer (then checked, above); "quote": nothing is generated, the
-    # answer is the passage of the documents that best answers the question, verbatim (service/quotes.py),
-    # or "I don't know." when none does.
+    """What an answer the grounding check finds unsupported becomes: "flag" returns it with its grounding,
+    "refuse" replies "I don't know.", "quote" replies with the passage that best answers the question,
+    verbatim, with its citation."""
     answer_mode: Literal["generate", "quote"] = "generate"
+    """`generate`: the model writes the answer (then checked); `quote`: nothing is generated, the answer is
+    the passage of the documents that best answers the question, verbatim, or "I don't know." when none
+    does."""
 
     @field_validator("api_key_sha256")
     @classmethod

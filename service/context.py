@@ -7,11 +7,11 @@ from dataclasses import replace
 
 from ragserve.ingest.search import Hit
 from ragserve.service.focus import focus
-from ragserve.service.generation import max_tokens_for
 from ragserve.service.prompt import Message, Prompt, retrieval_query
 from ragserve.service.retrieval import retrieve_hits
 from ragserve.service.schemas import ChatRequest
 from ragserve.service.state import ServiceState
+from ragserve.service.vllm_request import max_tokens_for
 
 __all__ = ["prompt_for"]
 

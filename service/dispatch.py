@@ -3,7 +3,7 @@
 - With several replicas, a call that fails before its first token (the replica died, stopped answering, or
   is being replaced) is tried again on a fresh lease, which Ray Serve routes to a live replica, until
   RAGSERVE_REPLICA_FAILOVER_S has passed. A stream that has sent a token is never retried: its client gets an
-  error event (generation.sse_events).
+  error event (streaming.sse_events).
 - If vLLM answers that the tenant's adapter does not exist (it restarted and forgot it), the adapter is
   loaded again and the call retried; with replicas, each replica's health check also loads again what its
   vLLM forgot.

@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ragserve.service.answer_check import quoted_answer
-from ragserve.service.generation import citations, sse_event, text_chunks
+from ragserve.service.citations import citations
 from ragserve.service.prompt import Prompt
 from ragserve.service.schemas import ChatRequest
 from ragserve.service.state import ServiceState
+from ragserve.service.streaming import sse_event, text_chunks
 
 __all__ = ["quote_response"]
 

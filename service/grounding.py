@@ -14,7 +14,7 @@ The score is the best passage's terms share times its specifics share (a sentenc
 lines is one passage: `focus.units`). A claim is supported at `SUPPORTED` or above, and the
 answer's `support` is the share of its claims supported (1.0 for an answer that claims nothing, such as a
 refusal). Nothing here calls a model: a check costs about a millisecond an answer at p50 on the demo
-questions (README "The grounding check").
+questions (docs/answer-quality.md, "The grounding check").
 """
 
 import re

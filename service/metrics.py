@@ -7,6 +7,7 @@ default), never on the port the tenants' keys reach, unless RAGSERVE_METRICS_KEY
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
@@ -73,6 +74,12 @@ class Metrics:
         )  # fmt: skip
         self.replicas = ReplicaFigures()
         self.registry.register(self.replicas)
+
+    def count_tokens(self, tenant: str, usage: dict[str, Any] | None) -> None:
+        """An answer's usage (vLLM's), by tenant and direction."""
+        if usage:
+            self.tokens.labels(tenant, "prompt").inc(int(usage.get("prompt_tokens") or 0))
+            self.tokens.labels(tenant, "completion").inc(int(usage.get("completion_tokens") or 0))
 
 
 _REPLICA_FIGURES = {

@@ -1,7 +1,7 @@
 """Prompt assembly: the tenant's system prompt, the conversation, and numbered context blocks, in budget.
 
 The context goes where the config says: into the system turn (the default: the bundled model answered
-best from there, measured with `ragserve eval answers`, README "Answer quality"), or into the final user
+best from there, measured with `ragserve eval answers`, docs/answer-quality.md), or into the final user
 turn, just before the question.
 """
 

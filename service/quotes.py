@@ -11,7 +11,7 @@ not what it is the value of. Each passage, read with its block's heading, is sco
 - a hair per block rank, so that a tie goes to the block retrieval ranked higher.
 
 Measured on the demo sets and two real manuals against the single sentence with the most of the question's
-terms (README "Answer quality"). The best passage's score is also the evidence for "I don't know": below
+terms (docs/answer-quality.md). The best passage's score is also the evidence for "I don't know": below
 `MIN_SCORE` the documents are taken not to say.
 """
 

@@ -1,6 +1,5 @@
 """`ragserve adapters list | train | eval | assign`: the per-tenant LoRA adapters' life cycle."""
 
-import asyncio
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -11,11 +10,11 @@ from rich.table import Table
 
 from ragserve.adapters.assignments import AssignmentStore
 from ragserve.adapters.evaluation import SETUPS
-from ragserve.adapters.lifecycle import EvaluatedAdapter, evaluate_adapter, held_out_split, train_adapter
+from ragserve.adapters.lifecycle import train_adapter
 from ragserve.adapters.listing import list_adapters
-from ragserve.adapters.registry import AdapterRegistry, AdapterVersion, check_safe_name
+from ragserve.adapters.registry import AdapterRegistry, check_safe_name
 from ragserve.adapters.training import TrainConfig
-from ragserve.adapters.validation import AdapterLimits, BaseModelInfo, validate
+from ragserve.adapters.validation import AdapterLimits, validate_on_base
 from ragserve.cli.common import (
     DataDirOption,
     JsonOption,
@@ -26,11 +25,9 @@ from ragserve.cli.common import (
 )
 from ragserve.cli.via_service import admin_request, running_service
 from ragserve.engine.base_model import ensure_base_model, served_base_name
-from ragserve.engine.vllm_client import VllmClient
-from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port, start_key
 from ragserve.errors import InvalidTenantError
+from ragserve.launch.adapter_eval import evaluate_version
 from ragserve.service.config import BUNDLED_BASE, load_config
-from ragserve.settings import Settings
 
 __all__ = ["adapters_app"]
 
@@ -113,29 +110,7 @@ def eval_(
     """Held-out split through base, prompted, few-shot and the adapter: a report, and scores in the card."""
     settings = make_settings(data_dir, None)
     version = AdapterRegistry(settings.adapters_root).resolve(ref)
-    split = held_out_split(version)
-    base_dir = ensure_base_model(base or split.card.base_model, settings.models_dir)
-    base_name = split.card.base_model if base is None else served_base_name(base)
-    _validate(settings, version, base_name, base_dir)
-    err.print(f"evaluating {version.ref} on {len(split.held_out)} held-out examples, {len(SETUPS)} set-ups")
-
-    async def run(url: str, key: str | None) -> EvaluatedAdapter:
-        client = VllmClient(url, timeout_s=600, api_key=key)
-        try:
-            return await evaluate_adapter(client, version, split, base_name, max_tokens)
-        finally:
-            await client.aclose()
-
-    if vllm_url is not None:
-        key = settings.vllm_api_key
-        evaluated = asyncio.run(run(vllm_url, key.get_secret_value() if key else None))
-    else:
-        spec = VllmSpec(base_dir, base_name, free_port(), settings.max_lora_rank, dtype=settings.vllm_dtype,
-                        api_key=start_key(settings.vllm_api_key))  # fmt: skip
-        process = VllmProcess(spec, settings.data_dir / "logs" / "vllm-eval.log")
-        err.print(f"starting vLLM for the eval (log: {process.log_path})")
-        with process.running():
-            evaluated = asyncio.run(run(process.url, process.api_key))
+    evaluated = evaluate_version(settings, version, vllm_url, max_tokens, base, err.print)
     result, paths = evaluated.result, evaluated.paths
     if json_out:
         typer.echo(json.dumps({**result, "report": {k: str(v) for k, v in paths.items()}}))
@@ -148,11 +123,6 @@ def eval_(
                       f"{row['latency_p50_ms']:.0f}")  # fmt: skip
     err.print(table)
     typer.echo(f"report: {paths['markdown']}")
-
-
-def _validate(settings: Settings, version: AdapterVersion, base_name: str, base_dir: Path) -> None:
-    """The checks the service runs before it loads an adapter, with its limits, against this base model."""
-    validate(version, BaseModelInfo.read(base_name, base_dir), AdapterLimits.of(settings))
 
 
 @adapters_app.command("assign")
@@ -181,12 +151,8 @@ def assign(
     version = None
     if ref.strip():
         version = AdapterRegistry(settings.adapters_root).resolve(ref.strip())
-        _validate(
-            settings,
-            version,
-            served_base_name(cfg.model.base),
-            ensure_base_model(cfg.model.base, settings.models_dir),
-        )
+        base_dir = ensure_base_model(cfg.model.base, settings.models_dir)
+        validate_on_base(version, served_base_name(cfg.model.base), base_dir, settings)
     AssignmentStore.in_data_dir(settings.data_dir).set(tenant, version.ref if version else "")
     typer.echo(
         f"{tenant} now uses {version.ref if version else 'the base model'} (from the service's next start)"

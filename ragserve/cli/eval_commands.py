@@ -18,11 +18,12 @@ from ragserve.cli.common import (
     make_settings,
 )
 from ragserve.errors import ConfigError
+from ragserve.evaluation.qa import load_qa
+from ragserve.evaluation.report import format_metric, write_report
+from ragserve.evaluation.session import EvalRun, evaluate_service
+from ragserve.evaluation.setups import load_setups
+from ragserve.launch.answer_eval import evaluate_config
 from ragserve.service.config import load_config
-from ragserve.service.evaluation.qa import load_qa
-from ragserve.service.evaluation.report import format_metric, write_report
-from ragserve.service.evaluation.session import EvalRun, evaluate_config, evaluate_service
-from ragserve.service.evaluation.setups import load_setups
 
 __all__ = ["eval_app"]
 
@@ -38,7 +39,7 @@ _SHOWN_RETRIEVAL = (("hit_at_1", "hit@1"), ("hit_at_5", "hit@5"), ("mrr_at_5", "
 @eval_app.command("answers")
 @cli_errors
 def answers(
-    qa_file: Annotated[Path, typer.Argument(help="Labelled questions, JSONL (see the README)")],
+    qa_file: Annotated[Path, typer.Argument(help="Labelled questions, JSONL (see docs/answer-quality.md)")],
     tenant: TenantOption,
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="Start vLLM, the index and the API from this config")

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from ragserve.cli.common import DataDirOption, JsonOption, cli_errors, err, make_settings
-from ragserve.service.feedback.export import export_feedback
+from ragserve.evaluation.feedback_export import export_feedback
 from ragserve.service.feedback.store import FeedbackStore
 
 __all__ = ["feedback_app"]

@@ -30,7 +30,7 @@ from ragserve.ingest.runtime import IngestRuntime
 from ragserve.ingest.search import Hit
 from ragserve.ingest.tenancy import check_tenant
 from ragserve.ingest.watch import watch_folder
-from ragserve.service import registration
+from ragserve.launch import registration
 from ragserve.settings import Settings
 
 __all__ = ["reindex", "search", "stats"]

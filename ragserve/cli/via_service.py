@@ -8,7 +8,7 @@ import httpx
 
 from ragserve.errors import StoreLockedError, UpstreamError
 from ragserve.ingest.reindex import ReindexReport
-from ragserve.service import registration
+from ragserve.launch import registration
 from ragserve.settings import Settings
 
 __all__ = ["admin_request", "reindex_via_service", "running_service"]

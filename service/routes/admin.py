@@ -25,7 +25,7 @@ __all__ = ["enabled", "router"]
 
 def enabled(settings: Settings) -> bool:
     """The admin API is mounted only with a non-blank RAGSERVE_ADMIN_KEY (`ragserve up` also refuses a
-    blank or weak one at start: service/exposure.py)."""
+    blank or weak one at start: ragserve/launch/exposure.py)."""
     return settings.admin_key is not None and bool(settings.admin_key.get_secret_value().strip())
 
 
@@ -83,19 +83,23 @@ async def assign_adapter(tenant: str, body: AdapterRequest, state: StateDep) -> 
 
 @router.get("/tenants")
 async def tenant_adapters(state: StateDep) -> dict[str, Any]:
+    """Each tenant's current adapter."""
     return {"tenants": state.adapters.assignments()}
 
 
 @router.get("/adapters")
 async def adapters(state: StateDep) -> dict[str, Any]:
-    """Every adapter in the registry, its versions with their cards' scores, and the tenants on each now."""
+    """Every adapter in the registry, its versions with their cards' scores, and the tenants on each now,
+    as `ragserve adapters list --json` prints them: `{"adapters": [{"name", "versions": [{"version", "path",
+    "created_at", "base_model", "eval", "tenants"}]}]}`."""
     listing = await asyncio.to_thread(list_adapters, state.adapters.registry, state.adapters.assignments())
     return {"adapters": [entry.to_json() for entry in listing]}
 
 
 @router.get("/replicas")
 async def replicas(state: StateDep) -> list[dict[str, Any]]:
-    """Each vLLM replica: its URL, health, queue, adapters loaded, and its request and adapter counts."""
+    """Each vLLM replica: `[{"url", "healthy", "running", "waiting", "adapters", "requests", "adapter_hits",
+    "adapter_loads"}]`; the same figures are the `ragserve_replica_*` gauges of `/metrics`."""
     stats = await state.replicas.describe()
     return [{k: v for k, v in asdict(s).items() if k not in _INTERNAL} for s in stats]
 

@@ -19,11 +19,14 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
+    """Liveness: the API process answers."""
     return {"status": "ok"}
 
 
 @router.get("/readyz")
 async def readyz(state: StateDep) -> JSONResponse:
+    """Readiness: a real call to vLLM and to Qdrant, each with a timeout; 503 when either fails, and at once
+    while vLLM is known lost."""
     timeout = state.settings.readiness_timeout_s
     # Known lost (a call's connection failed), it is 503 at once, until the supervisor sees it back; with
     # replicas, ready while any one is.

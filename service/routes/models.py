@@ -15,6 +15,7 @@ _CREATED = int(time.time())
 
 @router.get("/models")
 async def list_models(state: StateDep, tenant: TenantDep) -> dict[str, Any]:
+    """What the caller's tenant may use: `default`, the base model, and its own adapter if it has one."""
     data = [
         {"id": name, "object": "model", "created": _CREATED, "owned_by": "ragserve", "root": served}
         for name, served in sorted(state.models_for(tenant).items())

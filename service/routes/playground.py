@@ -43,6 +43,7 @@ router = APIRouter(tags=["playground"], include_in_schema=False)
 
 @router.get("/playground")
 async def page() -> Response:
+    """The browser chat page: a tenant's key, a question, the answer with its sources."""
     return _file(_PAGE)
 
 

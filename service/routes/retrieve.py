@@ -15,6 +15,7 @@ router = APIRouter(prefix="/v1", tags=["retrieval"])
 
 @router.post("/retrieve")
 async def retrieve(body: RetrieveRequest, state: StateDep, tenant: TenantDep) -> dict[str, Any]:
+    """The caller's tenant's hits for `query` (hybrid: dense + BM25), for debugging and evaluation."""
     async with state.limiter.slot(tenant):
         hits = await retrieve_hits(state, tenant, body.query, body.k)
     return {"query": body.query, "hits": [h.to_json() for h in hits]}

@@ -1,7 +1,9 @@
 """Starting the stack from a config: the base model, vLLM (or a running one), every tenant's index, the API.
 
-`ragserve up` runs these steps in the foreground; `ragserve eval answers --config` runs the same steps and
-serves the API on a loopback port in a thread, so its questions take the real HTTP chat path.
+`ragserve up` (launch/serve.py) runs these steps in the foreground; `ragserve eval answers --config`
+(launch/answer_eval.py) runs the same steps and serves the API on a loopback port in a thread, so its
+questions take the real HTTP chat path; `ragserve adapters eval` (launch/adapter_eval.py) takes its vLLM from
+here too.
 """
 
 import socket
@@ -28,14 +30,19 @@ from ragserve.service.limits import server_limits
 from ragserve.settings import Settings
 
 __all__ = [
+    "Say",
     "VllmEndpoint",
     "check_ports_free",
     "index_tenants",
     "replicas_for",
     "serving_in_thread",
+    "vllm_at_or_started",
     "vllm_for",
     "vllm_spec",
 ]
+
+
+Say = Callable[[str], None]  # one line for the operator
 
 
 class VllmEndpoint(NamedTuple):
@@ -53,7 +60,7 @@ def vllm_for(
     cfg: ServeConfig,
     settings: Settings,
     model_dir: Path,
-    say: Callable[[str], None],
+    say: Say,
     port: int | None = None,
     log_name: str = "vllm.log",
 ) -> Iterator[VllmEndpoint]:
@@ -64,13 +71,25 @@ def vllm_for(
         with replicas_for(cfg, settings, model_dir, say) as replicas:
             yield VllmEndpoint("", None, None, replicas)
         return
-    if settings.vllm_url is not None:
-        key = settings.vllm_api_key
-        yield VllmEndpoint(settings.vllm_url, key.get_secret_value() if key else None, None)
-        return
     spec = vllm_spec(cfg, settings, model_dir, port if port is not None else settings.vllm_port)
-    spec = replace(spec, api_key=start_key(settings.vllm_api_key))
-    process = VllmProcess(spec, settings.data_dir / "logs" / log_name)
+    with vllm_at_or_started(settings.vllm_url, settings, spec, log_name, say) as endpoint:
+        yield endpoint
+
+
+@contextmanager
+def vllm_at_or_started(
+    url: str | None, settings: Settings, spec: VllmSpec, log_name: str, say: Say
+) -> Iterator[VllmEndpoint]:
+    """The one "a URL or start one": the vLLM at `url` (with RAGSERVE_VLLM_API_KEY), else `spec` started
+    here behind a key of its own (RAGSERVE_VLLM_API_KEY, or a fresh random one), its log in the data dir's
+    logs/, stopped on exit."""
+    if url is not None:
+        key = settings.vllm_api_key
+        yield VllmEndpoint(url, key.get_secret_value() if key else None, None)
+        return
+    process = VllmProcess(
+        replace(spec, api_key=start_key(settings.vllm_api_key)), settings.data_dir / "logs" / log_name
+    )
     say(f"starting vLLM on {process.url} (log: {process.log_path})")
     with process.running():
         yield VllmEndpoint(process.url, process.api_key, process)
@@ -92,9 +111,7 @@ def vllm_spec(cfg: ServeConfig, settings: Settings, model_dir: Path, port: int) 
 
 
 @contextmanager
-def replicas_for(
-    cfg: ServeConfig, settings: Settings, model_dir: Path, say: Callable[[str], None]
-) -> Iterator[RayReplicas]:
+def replicas_for(cfg: ServeConfig, settings: Settings, model_dir: Path, say: Say) -> Iterator[RayReplicas]:
     """vLLM replicas on Ray Serve: RAGSERVE_VLLM_URLS's running servers, one replica each, else
     `settings.replicas` servers started by their replicas (on this machine with a local Ray: they share its
     cores). Removed on exit."""
@@ -156,7 +173,7 @@ def check_ports_free(settings: Settings) -> None:
                 ) from exc
 
 
-def index_tenants(cfg: ServeConfig, settings: Settings, say: Callable[[str], None]) -> None:
+def index_tenants(cfg: ServeConfig, settings: Settings, say: Say) -> None:
     """Re-indexes every tenant's docs folder: only what changed is embedded again. After a model or
     chunking change the new index is built beside the old one and goes live once all tenants are in it."""
     with IngestRuntime.open(settings) as runtime:

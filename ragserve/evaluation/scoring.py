@@ -10,7 +10,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ragserve.service.evaluation.qa import QAItem
+from ragserve.evaluation.qa import QAItem
 from ragserve.service.prompt import REFUSED
 
 __all__ = ["QuestionResult", "RetrievalResult", "score_answer", "summarize", "summarize_retrieval"]

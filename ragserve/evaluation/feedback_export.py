@@ -22,8 +22,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from ragserve.errors import FeedbackNotFoundError, validation_problems
+from ragserve.evaluation.qa import QAItem
 from ragserve.files import write_atomically
-from ragserve.service.evaluation.qa import QAItem
 from ragserve.service.feedback.record import FeedbackRecord
 from ragserve.service.feedback.store import FeedbackStore
 from ragserve.service.prompt import REFUSED

@@ -2,7 +2,7 @@
 published keys outside the demo, plain keys in the config on a network address, and a blank or guessable
 admin key. Each refusal is one ConfigError naming what to change.
 
-The demo's keys are public (they are in examples/ragserve.toml, the README and the Makefile), so a server
+The demo's keys are public (in examples/ragserve.toml, the README, the docs and the Makefile), so a server
 that accepts them is open to everyone; `make demo` sets RAGSERVE_DEMO=1 to serve them on loopback.
 """
 

@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 
 from ragserve.errors import AuthError, UpstreamError
-from ragserve.service.evaluation.qa import QAItem
-from ragserve.service.evaluation.scoring import QuestionResult, RetrievalResult, score_answer
-from ragserve.service.evaluation.setups import Setup
+from ragserve.evaluation.qa import QAItem
+from ragserve.evaluation.scoring import QuestionResult, RetrievalResult, score_answer
+from ragserve.evaluation.setups import Setup
 
 __all__ = ["RETRIEVAL_K", "ask_questions", "rank_of", "rank_sources"]
 

@@ -1,15 +1,15 @@
-"""One eval run: every set-up asked the same questions, against a running service or a stack started here.
+"""`ragserve eval answers --config`: the stack started from the config, then every set-up asked the same
+questions through the real HTTP chat path.
 
-With a config, vLLM and the index start once; each set-up then gets an API of its own (its config changed
-as the set-up says, a one-off key for the tenant, and adapter assignments that start from the data dir's
-but never write to it), so set-ups differ only in what they name.
+vLLM and the index start once; each set-up then gets an API of its own (its config changed as the set-up
+says, a one-off key for the tenant, and adapter assignments that start from the data dir's but never write
+to it), so set-ups differ only in what they name.
 """
 
 import asyncio
 import secrets
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,55 +17,18 @@ from ragserve.adapters.assignments import AssignmentStore
 from ragserve.adapters.registry import AdapterRegistry
 from ragserve.engine.base_model import ensure_base_model
 from ragserve.engine.vllm_process import free_port
-from ragserve.errors import ConfigError, InvalidTenantError
+from ragserve.errors import InvalidTenantError
+from ragserve.evaluation.runner import RETRIEVAL_K, ask_questions, rank_of
+from ragserve.evaluation.scoring import summarize, summarize_retrieval
+from ragserve.evaluation.session import EvalRun
+from ragserve.evaluation.setups import Setup
 from ragserve.ingest.runtime import IngestRuntime
+from ragserve.launch.stack import Say, index_tenants, serving_in_thread, vllm_for
 from ragserve.service.app import create_app
 from ragserve.service.config import ServeConfig
-from ragserve.service.evaluation.qa import QAItem
-from ragserve.service.evaluation.runner import RETRIEVAL_K, ask_questions, rank_of, rank_sources
-from ragserve.service.evaluation.scoring import summarize, summarize_retrieval
-from ragserve.service.evaluation.setups import Setup
-from ragserve.service.stack import index_tenants, serving_in_thread, vllm_for
 from ragserve.settings import Settings
 
-__all__ = ["EvalRun", "evaluate_config", "evaluate_service"]
-
-Say = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class EvalRun:
-    tenant: str
-    qa_file: Path
-    items: list[QAItem]
-    setups: list[Setup]
-    retrieval_only: bool = False
-    concurrency: int = 4
-
-    def report(self, metrics: dict[str, Any], results: dict[str, list[Any]]) -> dict[str, Any]:
-        return {
-            "tenant": self.tenant,
-            "questions": len(self.items),
-            "qa_file": str(self.qa_file),
-            "mode": "retrieval" if self.retrieval_only else "answers",
-            "setups": metrics,
-            "results": {name: [r.to_json() for r in rows] for name, rows in results.items()},
-        }
-
-
-def evaluate_service(url: str, key: str, run: EvalRun, on_done: Callable[[], None]) -> dict[str, Any]:
-    """Against a running service: set-ups may only change what a request sends."""
-    if run.retrieval_only:
-        ranks = asyncio.run(rank_sources(url, key, run.items, on_done))
-        return run.report({"retrieval": summarize_retrieval(ranks)}, {"retrieval": ranks})
-    for setup in run.setups:
-        if setup.changes_config:
-            raise ConfigError(f"set-up {setup.name} changes the served config; run it with --config")
-    results = {
-        s.name: asyncio.run(ask_questions(url, key, run.items, s, on_done, run.concurrency))
-        for s in run.setups
-    }
-    return run.report({name: summarize(rows) for name, rows in results.items()}, results)
+__all__ = ["evaluate_config"]
 
 
 def evaluate_config(
