@@ -16,7 +16,8 @@ from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.service.config import BUNDLED_BASE
 from ragserve.settings import Settings
-from ragserve.testing import running_vllm
+from tests.support.embedding import RememberingEmbedder
+from tests.support.models import running_vllm
 
 # A test that uses the bundled LLM (a vLLM server, the converted model, training) is marked `llm`;
 # `make test-fast` runs the others.
@@ -31,7 +32,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def embedder(tmp_path_factory: pytest.TempPathFactory) -> DenseEmbedder:
-    return DenseEmbedder.load("all-MiniLM-L6-v2", tmp_path_factory.mktemp("models"))
+    """The packaged model, loaded once; each distinct text embedded once (tests/support/embedding.py)."""
+    return RememberingEmbedder.load("all-MiniLM-L6-v2", tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="session")
@@ -102,11 +104,4 @@ def shared_model(monkeypatch: pytest.MonkeyPatch, embedder: DenseEmbedder) -> No
 def docs(tmp_path: Path) -> Path:
     path = tmp_path / "docs"
     path.mkdir()
-    return path
-
-
-def write(root: Path, rel: str, text: str) -> Path:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
     return path

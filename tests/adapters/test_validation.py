@@ -12,7 +12,7 @@ from ragserve.adapters.registry import AdapterVersion
 from ragserve.adapters.validation import AdapterLimits, BaseModelInfo, validate
 from ragserve.errors import AdapterInvalidError
 from ragserve.service.config import BUNDLED_BASE
-from tests.service.harness import make_lora
+from tests.support.models import make_lora
 
 WEIGHTS = "adapter_model.safetensors"
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from ragserve.cli.main import app
 from ragserve.ingest.index import QdrantIndex
 from ragserve.settings import Settings
-from tests.conftest import write
+from tests.support.documents import write
 
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from ragserve.adapters.dataset import load_dataset
 from ragserve.cli.main import app
 from ragserve.errors import DatasetError
-from ragserve.service.evaluation.qa import load_qa
+from ragserve.evaluation.qa import load_qa
 from ragserve.service.feedback.record import FeedbackRecord
 from ragserve.service.feedback.store import FeedbackStore
 from ragserve.settings import Settings

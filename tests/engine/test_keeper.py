@@ -16,8 +16,8 @@ import pytest
 from ragserve.engine.process_table import group_members, processes
 from ragserve.engine.vllm_process import VllmProcess, free_port
 from ragserve.service.config import BUNDLED_BASE
-from ragserve.testing import running_vllm
 from tests.engine.stand_in import StandInSpec
+from tests.support.models import running_vllm
 
 
 def _alive(pid: int) -> bool:

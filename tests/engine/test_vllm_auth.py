@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ragserve.engine.vllm_client import VllmClient
 from ragserve.errors import RagserveError
-from tests.service.harness import running_app
+from tests.support.servers import running_app
 
 KEY = "vllm-key-for-this-start"
 

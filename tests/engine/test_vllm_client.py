@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ragserve.engine.vllm_client import VllmClient
 from ragserve.errors import ModelNotAllowedError, UpstreamError
-from tests.service.harness import running_app
+from tests.support.servers import running_app
 
 CHUNK = {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "hi"}}]}
 

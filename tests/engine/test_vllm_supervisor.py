@@ -17,7 +17,7 @@ from ragserve.engine.vllm_client import VllmClient
 from ragserve.engine.vllm_process import VllmProcess, free_port
 from ragserve.engine.vllm_supervisor import Backoff, VllmSupervisor
 from tests.engine.stand_in import StandInSpec
-from tests.service.harness import running_app
+from tests.support.servers import running_app
 
 
 def test_restart_waits_double_from_one_second_up_to_a_minute() -> None:

@@ -15,8 +15,8 @@ from ragserve.ingest.index import QdrantIndex
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.ingest.search import Hit
 from ragserve.settings import Settings
-from tests.conftest import write
 from tests.ingest.indexed import point_set, sources
+from tests.support.documents import write
 
 ROBOTS = "\n\n".join(
     f"Paragraph {i} explains how the warehouse robot charges its battery. " * 3 for i in range(40)

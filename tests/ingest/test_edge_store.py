@@ -21,8 +21,7 @@ from ragserve.ingest.runtime import IngestRuntime
 from ragserve.ingest.search import Hit
 from ragserve.ingest.sources import scan_folder
 from ragserve.settings import Settings
-from ragserve.testing import make_corpus
-from tests.conftest import write
+from tests.support.documents import make_corpus, write
 
 TENANTS = {"acme": 7, "globex": 8}  # tenant -> corpus seed: two tenants with look-alike documents
 

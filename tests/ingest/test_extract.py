@@ -6,7 +6,7 @@ from ragserve.errors import SkipDocument
 from ragserve.ingest import extract
 from ragserve.ingest.extract import extract_text
 from ragserve.ingest.html_text import MAX_DEPTH
-from ragserve.testing import write_pdf
+from tests.support.documents import write_pdf
 
 PAGE = """<!doctype html><html><head><title>T</title><style>p { color: red }</style>
 <script>var tracking = "secret";</script></head><body>

@@ -18,8 +18,8 @@ from ragserve.ingest.blue_green import physical_name
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.settings import Settings
-from ragserve.testing import make_corpus
 from tests.ingest.indexed import point_set
+from tests.support.documents import make_corpus
 
 N_FILES = 90
 

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from ragserve.errors import StoreUnavailableError
 from ragserve.ingest.index import QdrantIndex
 from ragserve.settings import Settings
-from tests.service.harness import running_app
+from tests.support.servers import running_app
 
 KEY = "qdrant-key-for-this-test"
 # qdrant-client warns that a key goes over plain http (the stand-in's), and that a refused version check

@@ -7,8 +7,8 @@ from ragserve.ingest import extract, html_text
 from ragserve.ingest.index import point_id
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.settings import Settings
-from tests.conftest import write
 from tests.ingest.indexed import point_set, sources
+from tests.support.documents import write
 
 LONG = "\n\n".join(
     f"Paragraph {i} explains how the warehouse robot charges its battery." * 3 for i in range(40)

@@ -7,7 +7,7 @@ import pytest
 
 from ragserve.errors import DocsDirError, SkipDocument
 from ragserve.ingest.sources import read_source, scan_folder
-from tests.conftest import write
+from tests.support.documents import write
 
 
 def test_document_id_is_relative_posix_path_and_hash_is_sha256(docs: Path) -> None:

@@ -1,8 +1,8 @@
 from pathlib import Path
 
 from ragserve.ingest.runtime import IngestRuntime
-from tests.conftest import write
 from tests.ingest.indexed import sources
+from tests.support.documents import write
 
 
 def _two_tenants(runtime: IngestRuntime, root: Path) -> None:

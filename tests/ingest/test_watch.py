@@ -6,8 +6,8 @@ from ragserve.errors import RagserveError
 from ragserve.ingest.reindex import ReindexReport
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.ingest.watch import watch_folder
-from tests.conftest import write
 from tests.ingest.indexed import sources
+from tests.support.documents import write
 
 
 def test_watch_reindexes_when_a_file_changes(runtime: IngestRuntime, docs: Path) -> None:

@@ -5,17 +5,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
-from ragserve.service.app import create_app
 from ragserve.service.config import ModelConfig, ServeConfig, TenantConfig
 from ragserve.service.state import ServiceState
 from ragserve.settings import Settings
-from tests.conftest import write
-from tests.service.harness import make_lora, running_app
+from tests.support.documents import write
+from tests.support.models import make_lora
+from tests.support.servers import ADMIN_KEY, serving
 
 ADAPTER_REF = "acme-style@v1"
 ADAPTER = "acme-style--v1"  # its served name
@@ -80,17 +79,11 @@ def serve(
             for name, path in docs.items()
         },
     )
-    options: dict[str, Any] = {"admin_key": "admin-key", **service_settings}
+    options: dict[str, Any] = {"admin_key": ADMIN_KEY, **service_settings}
     settings = Settings(data_dir=root / "data", adapters_dir=adapters_root, **options)
-    app = create_app(config, settings, base_model_dir, vllm_url, embedder=embedder, vllm_process=vllm_process)
-    with running_app(app, settings) as url:
-        for tenant in docs:
-            httpx.post(
-                f"{url}/admin/reindex",
-                json={"tenant": tenant},
-                headers={"Authorization": "Bearer admin-key"},
-                timeout=60,
-            ).raise_for_status()
+    with serving(
+        config, settings, base_model_dir, vllm_url, embedder, indexed=docs, vllm_process=vllm_process
+    ) as (url, app):
         yield Service(url, docs, root / "data", app.state.ragserve.metrics_url, app.state.ragserve)
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from ragserve.adapters.validation import SERVED_TARGET_MODULES
 from ragserve.cli.main import app
 from ragserve.engine.vllm_process import VllmProcess
-from ragserve.service import registration
+from ragserve.launch import registration
 from tests.service.conftest import KEYS, Service, tenant_docs
 
 runner = CliRunner()
@@ -46,9 +46,31 @@ def _config(root: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def trained_once(
+    tmp_path_factory: pytest.TempPathFactory, base_model_dir: Path
+) -> tuple[dict[str, Any], Path]:
+    """tiny@v1, trained by the real command once for the module, in a data dir of its own: its output, and
+    its registry."""
+    root = tmp_path_factory.mktemp("trained")
+    data = root / "data"
+    data.mkdir()
+    (data / "models").symlink_to(base_model_dir.parent, target_is_directory=True)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RAGSERVE_DATA_DIR", str(data))
+        env.delenv("RAGSERVE_ADAPTERS_DIR", raising=False)
+        out = _train(_dataset(root / "ds"))
+    return out, data / "adapters"
+
+
 @pytest.fixture
-def trained(tmp_path: Path, llm_in_data_dir: Path) -> dict[str, Any]:
-    return _train(_dataset(tmp_path / "ds"))
+def trained(
+    trained_once: tuple[dict[str, Any], Path], llm_in_data_dir: Path, data_dir: Path
+) -> dict[str, Any]:
+    """This test's own data dir holds tiny@v1, exactly as the command wrote it."""
+    out, registry = trained_once
+    shutil.copytree(registry, data_dir / "adapters", symlinks=True)
+    return out
 
 
 def test_train_writes_a_version_with_its_card(

@@ -11,25 +11,17 @@ import openai
 import pytest
 
 from ragserve.service.config import BUNDLED_BASE
-from tests.conftest import write
 from tests.service.conftest import ADAPTER, KEYS, Service, service_fixture
+from tests.support.chat import ask, openai_client, post_chat
+from tests.support.documents import write
 
 
 def _client(service: Service, tenant: str = "acme") -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{service.url}/v1", api_key=KEYS[tenant], max_retries=0, timeout=120)
+    return openai_client(service.url, KEYS[tenant])
 
 
 def _ask(service: Service, who: str, question: str, **extra: object) -> dict[str, Any]:
-    body = {"messages": [{"role": "user", "content": question}], "max_tokens": 30, "temperature": 0, **extra}
-    response = httpx.post(
-        f"{service.url}/v1/chat/completions",
-        json=body,
-        headers={"Authorization": f"Bearer {KEYS[who]}"},
-        timeout=120,
-    )
-    response.raise_for_status()
-    answer: dict[str, Any] = response.json()
-    return answer
+    return ask(service.url, KEYS[who], question, **{"max_tokens": 30, "temperature": 0, **extra})
 
 
 def test_openai_client_gets_an_answer_with_citations(service: Service) -> None:
@@ -139,11 +131,7 @@ def test_health_readiness_and_metrics(service: Service) -> None:
 def _post(
     service: Service, body: object, key: str | None = "acme-key", raw: bytes | None = None
 ) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    if raw is not None:
-        headers["Content-Type"] = "application/json"
-        return httpx.post(f"{service.url}/v1/chat/completions", content=raw, headers=headers, timeout=60)
-    return httpx.post(f"{service.url}/v1/chat/completions", json=body, headers=headers, timeout=60)
+    return post_chat(service.url, key, body, raw)
 
 
 HELLO = {"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 5}

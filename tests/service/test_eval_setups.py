@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from ragserve.errors import ConfigError, QAFileError
+from ragserve.evaluation.setups import DEFAULT_SETUP, load_setups
 from ragserve.service.config import ServeConfig, TenantConfig
-from ragserve.service.evaluation.setups import DEFAULT_SETUP, load_setups
 
 
 def _file(tmp_path: Path, text: str) -> Path:

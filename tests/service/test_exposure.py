@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 from ragserve.cli.main import app
 from ragserve.errors import ConfigError
 from ragserve.files import read_toml
+from ragserve.launch.exposure import DEMO_KEYS, check_safe_to_serve, is_loopback
 from ragserve.service.app import create_app
 from ragserve.service.config import ServeConfig, TenantConfig, load_config
-from ragserve.service.exposure import DEMO_KEYS, check_safe_to_serve, is_loopback
 from ragserve.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

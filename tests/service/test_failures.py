@@ -5,7 +5,7 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -19,7 +19,10 @@ from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.config import BUNDLED_BASE
 from ragserve.service.limits import ConcurrencyLimiter
 from tests.service.conftest import KEYS, Service, serve
-from tests.service.harness import free_port, running_vllm
+from tests.support.chat import post_chat, stream_chat, user
+from tests.support.models import running_vllm
+from tests.support.servers import free_port
+from tests.support.waiting import wait_until
 
 # ignore_eos makes vLLM generate all 600 tokens: tens of seconds on this CPU.
 LONG = {
@@ -27,15 +30,12 @@ LONG = {
     "max_tokens": 600,
     "ignore_eos": True,
 }
-AUTH = {"Authorization": f"Bearer {KEYS['acme']}"}
 
 
 def _long_stream(
     url: str, tenant: str = "acme", max_tokens: int = 600, timeout: float = 120
 ) -> AbstractContextManager[httpx.Response]:
-    body = {**LONG, "stream": True, "max_tokens": max_tokens}
-    headers = {"Authorization": f"Bearer {KEYS[tenant]}"}
-    return httpx.stream("POST", f"{url}/v1/chat/completions", json=body, headers=headers, timeout=timeout)
+    return stream_chat(url, KEYS[tenant], {**LONG, "max_tokens": max_tokens}, timeout)
 
 
 def _running_requests(vllm_url: str) -> float:
@@ -80,22 +80,15 @@ def test_over_the_concurrency_limit_is_429_with_retry_after(limited: Service) ->
         lines = first.iter_lines()  # held: a dropped iterator closes the connection, which frees the slot
         seen = _until_generating(lines)
         assert limiter.in_flight("globex") == 1, seen
-    _wait_for(lambda: limiter.in_flight() == 0, "the closed stream to free its slot")
+    wait_until(lambda: limiter.in_flight() == 0, 30, "the closed stream to free its slot")
     # ...and past the limit a request is refused at once. The slot is held by the test here, not by a stream
     # that a stalled machine could see end before the second request is read (CI saw that twice).
     with _holding(limiter, "globex"):
-        second = httpx.post(f"{limited.url}/v1/chat/completions", json=LONG, headers=AUTH, timeout=300)
+        second = post_chat(limited.url, KEYS["acme"], LONG, timeout=300)
     assert second.status_code == 429, second.text[:300]
     assert second.headers["Retry-After"] == "1"
     assert second.json()["error"]["type"] == "rate_limit_error"
     assert limiter.in_flight() == 0
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {timeout_s} s for {what}"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -110,22 +103,16 @@ def test_overload_from_one_tenant_leaves_the_other_served(shared: Service) -> No
     """acme sends 3x the service's limit at once, twice: it gets its share and 429s, globex is still
     answered, and memory stays where it was."""
     rss = psutil.Process().memory_info().rss
-    url = f"{shared.url}/v1/chat/completions"
     long = {**LONG, "max_tokens": 400}
     with ThreadPoolExecutor(12) as pool:
         for _ in range(2):
-            busy = [pool.submit(httpx.post, url, json=long, headers=AUTH, timeout=300) for _ in range(12)]
+            busy = [pool.submit(post_chat, shared.url, KEYS["acme"], long, timeout=300) for _ in range(12)]
             deadline = time.monotonic() + 60
             while sum(f.done() for f in busy) < 10 and time.monotonic() < deadline:
                 time.sleep(0.1)
             refused = [f.result() for f in busy if f.done()]
             served = [f for f in busy if not f.done()]
-            quiet = httpx.post(
-                url,
-                json={"messages": [{"role": "user", "content": "Refunds?"}], "max_tokens": 5},
-                headers={"Authorization": f"Bearer {KEYS['globex']}"},
-                timeout=120,
-            )
+            quiet = post_chat(shared.url, KEYS["globex"], {"messages": user("Refunds?"), "max_tokens": 5})
             assert quiet.status_code == 200, quiet.text
             assert [r.status_code for r in refused] == [429] * 10, [r.text for r in refused]
             assert all(r.headers["Retry-After"] == "1" for r in refused)
@@ -151,7 +138,7 @@ def test_vllm_unreachable_is_503_and_not_ready(
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     for service in serve(tmp_path, embedder, base_model_dir, dead, adapters_root):
-        response = httpx.post(f"{service.url}/v1/chat/completions", json=LONG, headers=AUTH, timeout=30)
+        response = post_chat(service.url, KEYS["acme"], LONG, timeout=30)
         assert response.status_code == 503
         assert response.json()["error"]["type"] == "service_unavailable"
         ready = httpx.get(f"{service.url}/readyz", timeout=30)

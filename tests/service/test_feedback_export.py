@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from ragserve.service.evaluation.qa import QAItem
-from ragserve.service.feedback.export import accepted_answer, qa_row
+from ragserve.evaluation.feedback_export import accepted_answer, qa_row
+from ragserve.evaluation.qa import QAItem
 from ragserve.service.feedback.record import FeedbackRecord
 
 

@@ -1,25 +1,23 @@
 """The answer itself, with the bundled model: at the service's defaults, a fact the model cannot know is
 stated once it is indexed; with the bundled grounding adapter, a question the documents do not answer is
-refused (the plain base model never refuses: README "Answer quality")."""
+refused (the plain base model never refuses: docs/answer-quality.md)."""
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
 from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
-from ragserve.service.app import create_app
 from ragserve.service.config import ServeConfig, TenantConfig
 from ragserve.service.prompt import REFUSED
 from ragserve.settings import Settings
-from tests.conftest import write
-from tests.service.harness import running_app
+from tests.support.chat import ask, post_chat, sse_events, stream_chat, user
+from tests.support.documents import write
+from tests.support.servers import ADMIN_KEY, reindex, serving
 
 KEY = "initech-key"
 COMPANY = "# Initech\n\nInitech makes office software. Its head office is in Austin."
@@ -36,10 +34,9 @@ def _serve(
     config = ServeConfig.model_validate(
         {"tenants": {"initech": TenantConfig(api_key=KEY, docs=docs)}, **changes}
     )
-    admin_key = SecretStr("admin-key")
+    admin_key = SecretStr(ADMIN_KEY)
     settings = Settings(data_dir=root / "data", adapters_dir=root / "adapters", admin_key=admin_key)
-    app = create_app(config, settings, base_model_dir, vllm.url, embedder=embedder)
-    with running_app(app) as url:
+    with serving(config, settings, base_model_dir, vllm.url, embedder) as (url, _):
         yield url, docs
 
 
@@ -58,22 +55,11 @@ def with_grounding(
 
 
 def _reindex(url: str) -> None:
-    httpx.post(
-        f"{url}/admin/reindex", json={"tenant": "initech"}, headers={"Authorization": "Bearer admin-key"},
-        timeout=120,
-    ).raise_for_status()  # fmt: skip
+    reindex(url, "initech")
 
 
 def _ask(url: str, question: str) -> dict[str, Any]:
-    response = httpx.post(
-        f"{url}/v1/chat/completions",
-        json={"messages": [{"role": "user", "content": question}]},  # no sampling: the defaults
-        headers={"Authorization": f"Bearer {KEY}"},
-        timeout=120,
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    return ask(url, KEY, question)  # no sampling: the defaults
 
 
 def _answer(url: str, question: str) -> str:
@@ -81,10 +67,8 @@ def _answer(url: str, question: str) -> str:
 
 
 def _streamed_citations(url: str, question: str) -> list[dict[str, Any]]:
-    request = {"messages": [{"role": "user", "content": question}], "stream": True}
-    headers = {"Authorization": f"Bearer {KEY}"}
-    with httpx.stream("POST", f"{url}/v1/chat/completions", json=request, headers=headers, timeout=120) as r:
-        events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: {")]
+    with stream_chat(url, KEY, {"messages": user(question)}) as response:
+        events = sse_events(response)
     return [c for event in events for c in event.get("citations", [])]
 
 
@@ -130,15 +114,9 @@ def policies(
         tenants[name] = TenantConfig.model_validate({"api_key": f"{name}-key", "docs": root / name, **policy})
     config = ServeConfig(tenants=tenants)
     settings = Settings(
-        data_dir=root / "data", adapters_dir=root / "adapters", admin_key=SecretStr("admin-key")
+        data_dir=root / "data", adapters_dir=root / "adapters", admin_key=SecretStr(ADMIN_KEY)
     )
-    app = create_app(config, settings, base_model_dir, vllm.url, embedder=embedder)
-    with running_app(app) as url:
-        for name in tenants:
-            httpx.post(
-                f"{url}/admin/reindex", json={"tenant": name}, headers={"Authorization": "Bearer admin-key"},
-                timeout=120,
-            ).raise_for_status()  # fmt: skip
+    with serving(config, settings, base_model_dir, vllm.url, embedder, indexed=tenants) as (url, _):
         yield url
 
 
@@ -151,16 +129,13 @@ def _asked(url: str, key: str, question: str, stream: bool = False) -> tuple[str
 def _asked_with_usage(
     url: str, key: str, question: str, stream: bool = False
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    request: dict[str, Any] = {"messages": [{"role": "user", "content": question}], "stream": stream}
-    if stream:
-        request["stream_options"] = {"include_usage": True}
-    headers = {"Authorization": f"Bearer {key}"}
+    request: dict[str, Any] = {"messages": user(question)}
     if not stream:
-        body = httpx.post(f"{url}/v1/chat/completions", json=request, headers=headers, timeout=120).json()
+        body = post_chat(url, key, request).json()
         return body["choices"][0]["message"]["content"], body["grounding"], body["usage"]
-    with httpx.stream("POST", f"{url}/v1/chat/completions", json=request, headers=headers, timeout=120) as r:
-        assert r.headers["content-type"].startswith("text/event-stream"), r.headers
-        events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: {")]
+    with stream_chat(url, key, {**request, "stream_options": {"include_usage": True}}) as response:
+        assert response.headers["content-type"].startswith("text/event-stream"), response.headers
+        events = sse_events(response)
     text = "".join(c["delta"].get("content") or "" for e in events for c in e["choices"])
     [grounding] = [e["grounding"] for e in events if "grounding" in e]
     [usage] = [e["usage"] for e in events if e.get("usage")]
@@ -174,7 +149,7 @@ def test_under_refuse_an_unanswerable_question_is_refused_and_another_tenants_fl
     assert refused == "I don't know.", (refused, grounding)
     assert grounding["policy"] == "refuse"
     flagged, other = _asked(policies, "hooli-key", UNANSWERABLE)
-    # The base model never refuses (README "Answer quality"): hooli gets its invented answer, flagged.
+    # The base model never refuses (docs/answer-quality.md): hooli gets its invented answer, flagged.
     assert other["policy"] == "flag" and other["replaced"] is None, other
     assert flagged != "I don't know." and other["support"] < 1, (flagged, other)
     assert grounding["replaced"] == {"support": other["support"], "by": "refusal"}
@@ -220,9 +195,7 @@ def test_in_quote_mode_nothing_is_generated_an_answer_is_the_documents_own_words
             policies, "wayne-key", question
         )
     # Without retrieval there is nothing to quote, and still nothing is generated.
-    no_rag = {"messages": [{"role": "user", "content": "Where is Initech's head office?"}], "rag": False}
-    headers = {"Authorization": "Bearer wayne-key"}
-    body = httpx.post(f"{policies}/v1/chat/completions", json=no_rag, headers=headers, timeout=120).json()
+    body = ask(policies, "wayne-key", "Where is Initech's head office?", rag=False)
     assert body["choices"][0]["message"]["content"] == "I don't know." and body["citations"] == [], body
     # The mode is wayne's alone: hooli, with the same documents, still gets the model's answer.
     assert (

@@ -2,11 +2,11 @@
 
 import pytest
 
+from ragserve.evaluation.qa import QAItem
+from ragserve.evaluation.scoring import QuestionResult, score_answer, summarize
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.ingest.search import Hit
 from ragserve.ingest.sparse import Bm25Encoder
-from ragserve.service.evaluation.qa import QAItem
-from ragserve.service.evaluation.scoring import QuestionResult, score_answer, summarize
 from ragserve.service.grounding import answers_the_question, claim_spans, ground, specifics
 from ragserve.service.quotes import MIN_SCORE, best_quote
 

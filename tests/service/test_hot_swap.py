@@ -5,7 +5,7 @@ import json
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.config import BUNDLED_BASE
 from tests.service.conftest import ADAPTER, KEYS, Service, serve
+from tests.support.chat import post_chat, sse_data, stream_chat, user
+from tests.support.waiting import wait_until
 
 ADMIN = {"Authorization": "Bearer admin-key"}
 V2 = "acme-style--v2"
@@ -37,12 +39,8 @@ def _assign(service: Service, tenant: str, adapter: str) -> httpx.Response:
 
 
 def _chat(service: Service, tenant: str, max_tokens: int = 4) -> tuple[int, str]:
-    response = httpx.post(
-        f"{service.url}/v1/chat/completions",
-        json={"messages": [{"role": "user", "content": "Hi"}], "max_tokens": max_tokens, "rag": False},
-        headers={"Authorization": f"Bearer {KEYS[tenant]}"},
-        timeout=120,
-    )
+    body = {"messages": user("Hi"), "max_tokens": max_tokens, "rag": False}
+    response = post_chat(service.url, KEYS[tenant], body)
     return response.status_code, response.json().get("model", response.text)
 
 
@@ -66,15 +64,9 @@ class _LongStream(threading.Thread):
         self.events: list[str] = []
 
     def run(self) -> None:
-        body = {"messages": [{"role": "user", "content": "Tell a long story."}], "max_tokens": 400,
-                "ignore_eos": True, "stream": True, "rag": False}  # fmt: skip
-        headers = {"Authorization": f"Bearer {KEYS['acme']}"}
-        url = f"{self.service.url}/v1/chat/completions"
-        with httpx.stream("POST", url, json=body, headers=headers, timeout=300) as response:
-            for line in response.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
+        body = {"messages": user("Tell a long story."), "max_tokens": 400, "ignore_eos": True, "rag": False}
+        with stream_chat(self.service.url, KEYS["acme"], body, timeout=300) as response:
+            for data in sse_data(response.iter_lines()):
                 self.events.append(data)
                 if data != "[DONE]" and (model := json.loads(data).get("model")):
                     self.models.add(model)
@@ -101,14 +93,14 @@ def test_a_swap_under_load_fails_no_request_and_unloads_the_old_version_after_it
     workers = [threading.Thread(target=_load, args=(fresh, t, stop, logs[t])) for t in logs for _ in range(2)]
     for worker in workers:
         worker.start()
-    _wait_until(lambda: all(logs.values()))  # requests of both tenants done before the swap
+    wait_until(lambda: all(logs.values()), 120)  # requests of both tenants done before the swap
     swap_started = time.monotonic()
     response = _assign(fresh, "acme", "acme-style@v2")
     swapped = time.monotonic()
     assert response.status_code == 200, response.text
     assert response.json() == {"tenant": "acme", "adapter": "acme-style@v2", "served_name": V2}
     in_flight_still_loaded = ADAPTER in _loaded_in_vllm(vllm) and long.is_alive()
-    _wait_until(lambda: sum(started > swapped for started, *_ in logs["acme"]) >= 2)  # and after it
+    wait_until(lambda: sum(started > swapped for started, *_ in logs["acme"]) >= 2, 120)  # and after it
     stop.set()
     for worker in [*workers, long]:
         worker.join(300)
@@ -215,10 +207,3 @@ def test_two_loaders_racing_for_one_adapter_both_succeed(vllm: VllmProcess, adap
 
     asyncio.run(race())
     assert ADAPTER in _loaded_in_vllm(vllm)
-
-
-def _wait_until(condition: Callable[[], bool], timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)

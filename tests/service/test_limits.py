@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 
 from ragserve.service.limits import RequestBodyLimits
 from ragserve.settings import Settings
-from tests.service.harness import running_app
+from tests.support.servers import running_app
 
 STALLED = (
     b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Type: application/octet-stream\r\n"

@@ -12,22 +12,19 @@ from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolPara
 from pydantic import BaseModel
 
 from tests.service.conftest import KEYS, Service
+from tests.support.chat import openai_client, post_chat, sse_events, stream_chat
 
-AUTH = {"Authorization": f"Bearer {KEYS['acme']}"}
 QUESTION: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "How long does the Roadrunner battery last?"}
 ]
 
 
 def _client(service: Service) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{service.url}/v1", api_key=KEYS["acme"], max_retries=0, timeout=120)
+    return openai_client(service.url, KEYS["acme"])
 
 
 def _post(service: Service, body: dict[str, Any] | None = None, raw: bytes | None = None) -> httpx.Response:
-    url = f"{service.url}/v1/chat/completions"
-    if raw is not None:
-        return httpx.post(url, content=raw, headers={**AUTH, "Content-Type": "application/json"}, timeout=120)
-    return httpx.post(url, json=body, headers=AUTH, timeout=120)
+    return post_chat(service.url, KEYS["acme"], body, raw)
 
 
 def _error(response: httpx.Response, status: int = 400) -> dict[str, Any]:
@@ -219,13 +216,8 @@ def test_content_parts_are_kept_apart(service: Service) -> None:
 
 
 def _events(service: Service, body: dict[str, Any]) -> list[dict[str, Any]]:
-    with httpx.stream(
-        "POST", f"{service.url}/v1/chat/completions", json={**body, "stream": True}, headers=AUTH, timeout=120
-    ) as response:
-        assert response.status_code == 200
-        lines = [line[5:].strip() for line in response.iter_lines() if line.startswith("data:")]
-    assert lines[-1] == "[DONE]"
-    return [json.loads(line) for line in lines[:-1]]
+    with stream_chat(service.url, KEYS["acme"], body) as response:
+        return sse_events(response)
 
 
 def test_a_stream_has_a_choice_in_every_chunk_and_citations_on_the_last(service: Service) -> None:
@@ -253,7 +245,7 @@ def test_usage_comes_in_a_last_chunk_without_choices_only_when_asked(service: Se
 
 
 def test_per_tenant_cache_salt_is_sent_to_vllm(service: Service) -> None:
-    from ragserve.service.generation import cache_salt
+    from ragserve.service.vllm_request import cache_salt
 
     assert cache_salt("acme") != cache_salt("globex")
     assert len(cache_salt("acme")) <= 128

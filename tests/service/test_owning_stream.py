@@ -9,8 +9,8 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Message, Scope, Send
 
 from ragserve.errors import TooManyRequestsError
-from ragserve.service.generation import OwningStream
 from ragserve.service.limits import ConcurrencyLimiter
+from ragserve.service.owning_stream import OwningStream
 
 SCOPE: Scope = {"type": "http", "asgi": {"spec_version": "2.4"}}
 

@@ -16,10 +16,10 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect, sy
 from typer.testing import CliRunner
 
 from ragserve.cli.main import app
-from ragserve.service.evaluation.qa import load_qa
+from ragserve.evaluation.qa import load_qa
 from ragserve.service.routes.playground import CONTENT_SECURITY_POLICY
-from tests.conftest import write
 from tests.service.conftest import ADAPTER, KEYS, Service, service_fixture
+from tests.support.documents import write
 
 playground_service = service_fixture("playground")
 

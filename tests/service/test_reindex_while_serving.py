@@ -15,14 +15,13 @@ from ragserve.engine.vllm_process import free_port
 from ragserve.ingest.blue_green import Collections
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.ingest.runtime import IngestRuntime
-from ragserve.service import registration
-from ragserve.service.app import create_app
+from ragserve.launch import registration
 from ragserve.service.config import ModelConfig, ServeConfig, TenantConfig
 from ragserve.settings import Settings
-from tests.conftest import write
 from tests.ingest.indexed import point_set
 from tests.service.conftest import KEYS, Service, tenant_docs
-from tests.service.harness import running_app
+from tests.support.documents import write
+from tests.support.servers import serving
 
 
 def _reindex_cli(
@@ -94,8 +93,7 @@ def test_a_chunking_change_is_rebuilt_beside_the_live_index_while_the_service_an
     config = ServeConfig(model=ModelConfig(max_model_len=2048, max_tokens=40), tenants=tenants)
     after = Settings(data_dir=before.data_dir, chunk_tokens=100, admin_key=SecretStr("admin-key"))
     vllm_url = f"http://127.0.0.1:{free_port()}"  # retrieval and re-indexing never call vLLM
-    app = create_app(config, after, base_model_dir, vllm_url, embedder=embedder)
-    with running_app(app) as url:
+    with serving(config, after, base_model_dir, vllm_url, embedder) as (url, _):
 
         def top_text() -> str:
             body = {"query": "How does the Roadrunner dock to charge?", "k": 1}

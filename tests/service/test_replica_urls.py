@@ -9,13 +9,13 @@ from pydantic import SecretStr
 from ragserve.engine.vllm_process import VllmProcess
 from ragserve.errors import ConfigError
 from ragserve.ingest.embedding import DenseEmbedder
-from ragserve.service.app import create_app
+from ragserve.launch.stack import replicas_for
 from ragserve.service.config import ModelConfig, ServeConfig, TenantConfig
-from ragserve.service.stack import replicas_for
 from ragserve.settings import Settings
-from tests.conftest import write
 from tests.service.conftest import ADAPTER, ADAPTER_REF
-from tests.service.harness import running_app
+from tests.support.chat import post_chat, user
+from tests.support.documents import write
+from tests.support.servers import serving
 
 
 def _config(root: Path) -> ServeConfig:
@@ -41,19 +41,19 @@ def test_running_servers_serve_as_replicas(
         admin_key=SecretStr("admin-key"),
         vllm_urls=[vllm.url],
     )
-    with replicas_for(config, settings, base_model_dir, print) as replicas:
-        app = create_app(config, settings, base_model_dir, "", embedder=embedder, replicas=replicas)
-        with running_app(app, settings) as url:
-            body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4, "rag": False}
-            key = {"Authorization": "Bearer acme-key"}
-            answer = httpx.post(f"{url}/v1/chat/completions", json=body, headers=key, timeout=120)
-            # The server restarts behind the replica and forgets the adapter: the next request still works.
-            httpx.post(f"{vllm.url}/v1/unload_lora_adapter", json={"lora_name": ADAPTER}, timeout=30)
-            after_restart = httpx.post(f"{url}/v1/chat/completions", json=body, headers=key, timeout=120)
-            listed = httpx.get(
-                f"{url}/admin/replicas", headers={"Authorization": "Bearer admin-key"}, timeout=30
-            ).json()
-            metrics = httpx.get(app.state.ragserve.metrics_url, timeout=30).text
+    with (
+        replicas_for(config, settings, base_model_dir, print) as replicas,
+        serving(config, settings, base_model_dir, "", embedder, replicas=replicas) as (url, app),
+    ):
+        body = {"messages": user("Hi"), "max_tokens": 4, "rag": False}
+        answer = post_chat(url, "acme-key", body)
+        # The server restarts behind the replica and forgets the adapter: the next request still works.
+        httpx.post(f"{vllm.url}/v1/unload_lora_adapter", json={"lora_name": ADAPTER}, timeout=30)
+        after_restart = post_chat(url, "acme-key", body)
+        listed = httpx.get(
+            f"{url}/admin/replicas", headers={"Authorization": "Bearer admin-key"}, timeout=30
+        ).json()
+        metrics = httpx.get(app.state.ragserve.metrics_url, timeout=30).text
     assert answer.status_code == 200, answer.text
     assert answer.json()["model"] == ADAPTER
     assert after_restart.status_code == 200, after_restart.text

@@ -15,12 +15,14 @@ import pytest
 from pydantic import SecretStr
 
 from ragserve.ingest.embedding import DenseEmbedder
-from ragserve.service.app import create_app
+from ragserve.launch.stack import replicas_for
 from ragserve.service.config import ModelConfig, ServeConfig, TenantConfig
-from ragserve.service.stack import replicas_for
 from ragserve.settings import Settings
-from tests.conftest import write
-from tests.service.harness import make_lora, running_app
+from tests.support.chat import post_chat, stream_chat, user
+from tests.support.documents import write
+from tests.support.models import make_lora
+from tests.support.servers import serving
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -35,14 +37,11 @@ class Replicated:
         self.metrics_url = metrics_url
 
     def chat(self, tenant: str, stream: bool = False, max_tokens: int = 4) -> tuple[int, str]:
-        body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": max_tokens, "rag": False,
-                "stream": stream}  # fmt: skip
-        headers = {"Authorization": f"Bearer {tenant}-key"}
-        url = f"{self.url}/v1/chat/completions"
+        body = {"messages": user("Hi"), "max_tokens": max_tokens, "rag": False}
         if not stream:
-            response = httpx.post(url, json=body, headers=headers, timeout=180)
+            response = post_chat(self.url, f"{tenant}-key", body, timeout=180)
             return response.status_code, response.text
-        with httpx.stream("POST", url, json=body, headers=headers, timeout=180) as response:
+        with stream_chat(self.url, f"{tenant}-key", body, timeout=180) as response:
             return response.status_code, response.read().decode()
 
     def replicas(self) -> list[dict[str, Any]]:
@@ -75,10 +74,11 @@ def replicated(
         max_loras=MAX_LORAS,
         replica_health_period_s=1.0,
     )
-    with replicas_for(config, settings, base_model_dir, print) as replicas:
-        app = create_app(config, settings, base_model_dir, "", embedder=embedder, replicas=replicas)
-        with running_app(app, settings) as url:
-            yield Replicated(url, app.state.ragserve.metrics_url)
+    with (
+        replicas_for(config, settings, base_model_dir, print) as replicas,
+        serving(config, settings, base_model_dir, "", embedder, replicas=replicas) as (url, app),
+    ):
+        yield Replicated(url, app.state.ragserve.metrics_url)
 
 
 def _totals(replicas: list[dict[str, Any]]) -> tuple[int, int]:
@@ -167,9 +167,12 @@ def test_a_killed_replica_is_retried_removed_and_rejoins(replicated: Replicated)
         worker.join(120)
     assert removed_after is not None, "the dead replica stayed in rotation"
     assert results and all(status == 200 for status, _ in results), [r for r in results if r[0] != 200][:3]
-    rejoined = _wait_for(lambda: len(healthy := [r for r in replicated.replicas() if r["healthy"]]) == 2
-                         and victim["url"] not in {r["url"] for r in healthy}, 300)  # fmt: skip
-    assert rejoined, replicated.replicas()
+
+    def rejoined() -> bool:
+        healthy = [r for r in replicated.replicas() if r["healthy"]]
+        return len(healthy) == 2 and victim["url"] not in {r["url"] for r in healthy}
+
+    wait_until(rejoined, 300, "a new replica in the dead one's place", period_s=2)
     assert replicated.chat("t1")[0] == 200
 
 
@@ -192,12 +195,3 @@ def _pid_of(replica: dict[str, Any]) -> int:
         except OSError:
             continue
     raise AssertionError(f"nothing listens on {port}")
-
-
-def _wait_for(condition: Any, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(2)
-    return False

@@ -11,11 +11,11 @@ from fastapi import FastAPI, Request, Response
 
 from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
-from ragserve.service.app import create_app
 from ragserve.service.config import ModelConfig, ServeConfig, TenantConfig
 from ragserve.settings import Settings
 from tests.service.conftest import tenant_docs
-from tests.service.harness import running_app
+from tests.support.chat import ask
+from tests.support.servers import running_app, serving
 
 DEFAULTS = {"temperature": 0.3, "top_p": 0.8, "repetition_penalty": 1.05}
 
@@ -55,25 +55,12 @@ def recorded(
     seen: list[dict[str, Any]] = []
     with running_app(recording_proxy(vllm.url, seen)) as proxy_url:
         settings = Settings(data_dir=root / "data")
-        service = create_app(config, settings, base_model_dir, proxy_url, embedder=embedder)
-        with running_app(service) as url:
+        with serving(config, settings, base_model_dir, proxy_url, embedder) as (url, _):
             yield url, seen
 
 
 def _ask(url: str, **sampling: object) -> dict[str, Any]:
-    response = httpx.post(
-        f"{url}/v1/chat/completions",
-        json={
-            "messages": [{"role": "user", "content": "What is the refund policy?"}],
-            "rag": False,
-            **sampling,
-        },
-        headers={"Authorization": "Bearer globex-key"},
-        timeout=120,
-    )
-    assert response.status_code == 200, response.text
-    answer: dict[str, Any] = response.json()
-    return answer
+    return ask(url, "globex-key", "What is the refund policy?", rag=False, **sampling)
 
 
 def test_the_configured_sampling_defaults_reach_vllm(recorded: tuple[str, list[dict[str, Any]]]) -> None:

@@ -1,7 +1,7 @@
 from pathlib import Path
 
+from ragserve.launch.stack import index_tenants
 from ragserve.service.config import ServeConfig, TenantConfig
-from ragserve.service.stack import index_tenants
 from ragserve.settings import Settings
 from tests.service.conftest import KEYS, tenant_docs
 

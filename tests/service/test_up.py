@@ -19,9 +19,10 @@ from ragserve.engine.cpu_placement import bound_cpus
 from ragserve.engine.process_table import group_members, processes
 from ragserve.engine.vllm_client import VllmClient
 from ragserve.engine.vllm_process import VllmProcess, free_port, wait_for_ok
-from ragserve.service import registration
+from ragserve.launch import registration
 from ragserve.service.config import BUNDLED_BASE
 from tests.service.conftest import KEYS, tenant_docs
+from tests.support.chat import sse_data, stream_chat, user
 
 
 def _config(root: Path) -> Path:
@@ -66,16 +67,11 @@ def test_up_serves_and_sigterm_lets_the_stream_in_flight_finish(
         started = threading.Event()
 
         def stream() -> None:
-            body = {"messages": [{"role": "user", "content": "Tell a story."}], "max_tokens": 120,
-                    "ignore_eos": True, "stream": True, "rag": False}  # fmt: skip
-            headers = {"Authorization": f"Bearer {KEYS['globex']}"}
-            with httpx.stream(
-                "POST", f"{url}/v1/chat/completions", json=body, headers=headers, timeout=120
-            ) as r:
-                for line in r.iter_lines():
-                    if line.startswith("data:"):
-                        events.append(line[5:].strip())
-                        started.set()
+            body = {"messages": user("Tell a story."), "max_tokens": 120, "ignore_eos": True, "rag": False}
+            with stream_chat(url, KEYS["globex"], body) as response:
+                for data in sse_data(response.iter_lines()):
+                    events.append(data)
+                    started.set()
 
         client = threading.Thread(target=stream)
         client.start()

@@ -14,9 +14,10 @@ import pytest
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.config import BUNDLED_BASE
 from tests.service.conftest import ADAPTER, KEYS, serve
-from tests.service.harness import running_vllm
+from tests.support.chat import post_chat, sse_data, stream_chat
+from tests.support.models import running_vllm
+from tests.support.waiting import wait_until
 
-AUTH = {"Authorization": f"Bearer {KEYS['acme']}"}
 # ignore_eos makes vLLM generate all 600 tokens: far longer than the kill takes to come.
 LONG = {"messages": [{"role": "user", "content": "Write a very long story about robots."}], "max_tokens": 600,
         "ignore_eos": True, "stream": True}  # fmt: skip
@@ -25,12 +26,9 @@ RESTART_S = 300  # vLLM takes 60-80 s to start on 2 cores; more while other test
 
 def _status_within(url: str, status: int, seconds: float) -> float:
     """Polls url until it answers status; the seconds that took. Fails after `seconds`."""
-    started = time.monotonic()
-    while time.monotonic() - started < seconds:
-        if httpx.get(url, timeout=10).status_code == status:
-            return time.monotonic() - started
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer {status} within {seconds}s")
+    return wait_until(
+        lambda: httpx.get(url, timeout=10).status_code == status, seconds, f"{url} to answer {status}", 0.2
+    )
 
 
 @pytest.mark.slow
@@ -47,15 +45,12 @@ def test_a_killed_vllm_is_restarted_with_the_adapters_and_the_api_keeps_serving(
             first_pid = process.pid
             assert first_pid is not None
             events: list[str] = []
-            with httpx.stream(
-                "POST", f"{service.url}/v1/chat/completions", json=LONG, headers=AUTH, timeout=120
-            ) as response:
-                for line in response.iter_lines():
-                    if line.startswith("data:"):
-                        events.append(line[5:].strip())
-                        if len(events) == 2:  # generating on the tenant's adapter: kill the whole group
-                            os.killpg(first_pid, signal.SIGKILL)
-                            killed = time.monotonic()
+            with stream_chat(service.url, KEYS["acme"], LONG) as response:
+                for data in sse_data(response.iter_lines()):
+                    events.append(data)
+                    if len(events) == 2:  # generating on the tenant's adapter: kill the whole group
+                        os.killpg(first_pid, signal.SIGKILL)
+                        killed = time.monotonic()
             assert '"type": "service_unavailable"' in events[-1], events[-3:]
 
             readyz = f"{service.url}/readyz"
@@ -66,7 +61,7 @@ def test_a_killed_vllm_is_restarted_with_the_adapters_and_the_api_keeps_serving(
             served = httpx.get(f"{process.url}/v1/models", timeout=10).json()["data"]
             assert ADAPTER in {m["id"] for m in served}  # loaded again by the restart, not by a request
             body = {"model": ADAPTER, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8}
-            answer = httpx.post(f"{service.url}/v1/chat/completions", json=body, headers=AUTH, timeout=60)
+            answer = post_chat(service.url, KEYS["acme"], body, timeout=60)
             assert answer.status_code == 200, answer.text
             assert answer.json()["model"] == ADAPTER
             metrics = httpx.get(service.metrics_url, timeout=10).text

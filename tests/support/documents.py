@@ -1,48 +1,17 @@
-"""What tests and benchmarks build on: a real (minimal) PDF writer, a synthetic company corpus, a vLLM
-server started and stopped around a block, and a small random LoRA adapter that visibly changes the model."""
+"""Documents for tests and benchmarks: one file, a real (minimal) PDF, and a synthetic company corpus."""
 
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from ragserve.adapters.validation import SERVED_TARGET_MODULES, AdapterLimits
-from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port
-
-__all__ = ["make_corpus", "make_lora", "running_vllm", "write_pdf"]
+__all__ = ["make_corpus", "write", "write_pdf"]
 
 
-@contextmanager
-def running_vllm(
-    model_dir: Path, served_name: str, log: Path, dtype: str = "auto", api_key: str | None = None
-) -> Iterator[VllmProcess]:
-    """`api_key`: None serves /v1 with no key, as the tests' shared vLLM does (`ragserve up` sets one)."""
-    spec = VllmSpec(model_dir, served_name, free_port(), AdapterLimits.max_rank, dtype=dtype, api_key=api_key)
-    with VllmProcess(spec, log).running(timeout_s=400) as process:
-        yield process
-
-
-def make_lora(
-    model_dir: Path,
-    out: Path,
-    seed: int = 0,
-    rank: int = 8,
-    target_modules: tuple[str, ...] = SERVED_TARGET_MODULES,
-) -> Path:
-    """A small random LoRA (by default r=8 on all the modules vLLM serves) that visibly changes the model's
-    output."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
-    config = LoraConfig(
-        r=rank, lora_alpha=2 * rank, target_modules=list(target_modules), init_lora_weights=False
-    )
-    peft_model = get_peft_model(model, config)
-    peft_model.save_pretrained(str(out))
-    return out
+def write(root: Path, rel: str, text: str) -> Path:
+    """Writes `text` to `root/rel`, making its folders."""
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def write_pdf(path: Path, pages: list[list[str]]) -> None:
