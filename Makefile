@@ -11,7 +11,7 @@ VLLM_EXTRA ?= cpu
 # The demo keeps its index in the checkout; set RAGSERVE_DATA_DIR to put it elsewhere.
 RAGSERVE_DATA_DIR ?= $(CURDIR)/.data
 
-# The demo's admin key (public, like its tenants' keys: service/exposure.py lists them), set only for the demo
+# The demo's admin key (public, like its tenants' keys: ragserve/launch/exposure.py lists them), set only for the demo
 # and the targets that talk to it, so `make adapters` reaches the running demo's admin API. `ragserve up`
 # accepts the demo's keys only with RAGSERVE_DEMO=1, which only `make demo` sets.
 DEMO_ADMIN_KEY := demo-admin-key
@@ -19,7 +19,7 @@ DEMO_ADMIN_KEY := demo-admin-key
 export HF_HUB_OFFLINE := 1
 export RAGSERVE_DATA_DIR
 
-.PHONY: setup lint test test-fast demo adapters grounding eval eval-manuals eval-retrieval bench bench-serve bench-stages bench-grounding bench-lora bench-dtype bench-embedders clean
+.PHONY: setup lint docs test test-fast demo adapters grounding eval eval-manuals eval-retrieval bench bench-serve bench-stages bench-grounding bench-lora bench-dtype bench-embedders clean
 
 # The playground's browser tests drive Debian's chromium: Playwright's own browser download cannot run here.
 export CHROMIUM ?= /usr/bin/chromium
@@ -45,9 +45,14 @@ $(STAMP): pyproject.toml requirements/weights.txt requirements/clients.txt
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy ragserve tests bench
+	$(BIN)/mypy ragserve tests bench docs
 
-test: lint
+# The docs site (docs/, mkdocs.yml) into build/site. --strict: a broken link, a missing page or anchor fails it,
+# as does a reference page (CLI, HTTP API, settings) that cannot be generated from the code.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict
+
+test: lint docs
 	$(BIN)/pytest
 
 # The quick loop while changing code: ruff, and every test that needs neither the LLM (vLLM, the converted
@@ -78,7 +83,7 @@ adapters: setup
 grounding: setup
 	$(BIN)/ragserve adapters train examples/grounding/grounding.jsonl --name grounding --epochs 2 --max-tokens 1024
 
-# Answer quality on the demo's labelled questions, end to end (README "Answer quality"): starts its own vLLM.
+# Answer quality on the demo's labelled questions, end to end (docs/answer-quality.md): starts its own vLLM.
 EVAL_OUT ?= $(RAGSERVE_DATA_DIR)/eval
 eval: setup
 	for t in acme globex; do \
@@ -87,7 +92,7 @@ eval: setup
 	done
 
 # Two real manuals from Debian's documentation packages (Apache HTTP Server, PostgreSQL 15), fetched and
-# built by examples/manuals/build_sets.py, asked under every set-up (README "The grounding check").
+# built by examples/manuals/build_sets.py, asked under every set-up (docs/answer-quality.md, "The grounding check").
 MANUALS_DIR := $(RAGSERVE_DATA_DIR)/manuals
 eval-manuals: setup
 	$(BIN)/python examples/manuals/build_sets.py --out $(MANUALS_DIR)
@@ -120,11 +125,11 @@ bench-stages: setup
 	$(BIN)/python -m bench.request_stages
 
 # What the grounding check adds to an answer's time, and what holding a stream for it costs the first token
-# (README "The grounding check"): the demo questions through one app, one vLLM; about 15 minutes on 2 cores.
+# (docs/answer-quality.md, "The grounding check"): the demo questions through one app, one vLLM; about 15 minutes on 2 cores.
 bench-grounding: setup
 	$(BIN)/python -m bench.grounding_cost
 
-# What LoRA costs vLLM's throughput and which lever wins it back (README "Serving benchmark"): one vLLM per
+# What LoRA costs vLLM's throughput and which lever wins it back (docs/benchmarks.md): one vLLM per
 # set of flags, one after the other; about half an hour on 2 cores.
 bench-lora: setup
 	$(BIN)/python -m bench.lora_bench
