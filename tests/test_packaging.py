@@ -3,6 +3,7 @@ ours at the top level, where it would shadow another package (`adapters` is also
 
 import subprocess
 import sys
+import zipfile
 from importlib.metadata import version
 from pathlib import Path
 
@@ -35,3 +36,17 @@ def test_the_three_packages_load_from_the_repository_folders() -> None:
 def test_the_version_has_one_home_pyproject() -> None:
     assert ragserve.__version__ == version("ragserve")
     assert app.create_app.__module__ == "ragserve.service.app"
+
+
+def test_the_wheel_holds_one_copy_of_each_folder_under_ragserve(tmp_path: Path) -> None:
+    root = Path(ragserve.__file__).resolve().parent.parent
+    assert not any(p.is_symlink() for p in (root / "ragserve").iterdir())
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*pip_wheel, "-w", str(tmp_path), str(root)], capture_output=True, check=True)
+    (wheel,) = tmp_path.glob("ragserve-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for folder in ("service", "ingest", "adapters"):
+        ours = {p.relative_to(root).as_posix() for p in (root / folder).rglob("*") if p.is_file()}
+        shipped = {n.removeprefix("ragserve/") for n in names if n.startswith(f"ragserve/{folder}/")}
+        assert shipped == {n for n in ours if "__pycache__" not in n}
+    assert not [n for n in names if n.split("/")[0] in ("service", "ingest", "adapters")]
