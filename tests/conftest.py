@@ -10,24 +10,41 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 # Each service the tests start (in-process, or `ragserve up` inheriting this) gets a metrics port of its own.
 os.environ["RAGSERVE_METRICS_PORT"] = "0"
 
-from ragserve.engine.base_model import ensure_base_model
 from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.ingest.runtime import IngestRuntime
-from ragserve.service.config import BUNDLED_BASE
 from ragserve.settings import Settings
 from tests.support.embedding import RememberingEmbedder
-from tests.support.models import running_vllm
+from tests.support.models import EarlyLlm
 
 # A test that uses the bundled LLM (a vLLM server, the converted model, training) is marked `llm`;
 # `make test-fast` runs the others.
-_LLM_FIXTURES = frozenset({"vllm", "base_model_dir", "llm_in_data_dir"})
+_LLM_FIXTURES = frozenset({"vllm", "own_vllm", "base_model_dir", "llm_in_data_dir"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _LLM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.llm)
+    # The tests that need no LLM first, in their order: the session's LLM gets ready beside them (EarlyLlm).
+    items.sort(key=lambda item: item.get_closest_marker("llm") is not None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def early_llm(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EarlyLlm | None]:
+    """Starts the LLM's conversion and the vLLMs the selected tests will need, at once, in the background."""
+    uses = [set(getattr(item, "fixturenames", ())) for item in request.session.items]
+    if not any(_LLM_FIXTURES & names for names in uses):
+        yield None
+        return
+    own = sum("own_vllm" in names for names in uses)
+    llm = EarlyLlm(tmp_path_factory, shared_vllm=any("vllm" in names for names in uses), own_vllms=own)
+    try:
+        yield llm
+    finally:
+        llm.close()
 
 
 @pytest.fixture(scope="session")
@@ -36,17 +53,32 @@ def embedder(tmp_path_factory: pytest.TempPathFactory) -> DenseEmbedder:
     return RememberingEmbedder.load("all-MiniLM-L6-v2", tmp_path_factory.mktemp("models"))
 
 
+def _early(llm: EarlyLlm | None) -> EarlyLlm:
+    if llm is None:
+        raise RuntimeError("early_llm saw no selected test that needs the LLM")
+    return llm
+
+
 @pytest.fixture(scope="session")
-def base_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def base_model_dir(early_llm: EarlyLlm | None) -> Path:
     """The bundled LLM, converted once per session."""
-    return ensure_base_model(BUNDLED_BASE, tmp_path_factory.mktemp("llm"))
+    return _early(early_llm).model_dir()
 
 
 @pytest.fixture(scope="session")
-def vllm(base_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmProcess]:
+def vllm(early_llm: EarlyLlm | None) -> VllmProcess:
     """One real vLLM CPU server for the whole session, serving the bundled model with LoRA on."""
-    with running_vllm(base_model_dir, BUNDLED_BASE, tmp_path_factory.mktemp("vllm") / "vllm.log") as process:
+    return _early(early_llm).shared_vllm()
+
+
+@pytest.fixture
+def own_vllm(early_llm: EarlyLlm | None) -> Iterator[VllmProcess]:
+    """A real vLLM CPU server of the test's own, which it may kill; stopped after the test."""
+    process = _early(early_llm).own_vllm()
+    try:
         yield process
+    finally:
+        process.stop()
 
 
 @pytest.fixture

@@ -15,9 +15,7 @@ import pytest
 
 from ragserve.engine.process_table import group_members, processes
 from ragserve.engine.vllm_process import VllmProcess, free_port
-from ragserve.service.config import BUNDLED_BASE
 from tests.engine.stand_in import StandInSpec
-from tests.support.models import running_vllm
 
 
 def _alive(pid: int) -> bool:
@@ -112,14 +110,12 @@ def test_a_killed_parent_takes_the_server_with_it(tmp_path: Path) -> None:
     assert "stopped on SIGTERM" in notes.read_text() and not _alive(worker)
 
 
-def test_a_real_vllm_whose_keeper_is_killed_takes_its_engine_core_with_it(
-    tmp_path: Path, base_model_dir: Path
-) -> None:
-    with running_vllm(base_model_dir, BUNDLED_BASE, tmp_path / "vllm.log") as process:
-        assert process.pid is not None
-        members = group_members(process.pid, running=True)
-        assert len(members) >= 3  # the keeper, vLLM's API server, its engine core
-        os.kill(process.pid, signal.SIGKILL)
-        left = _until_gone(process.pid, 90)
+def test_a_real_vllm_whose_keeper_is_killed_takes_its_engine_core_with_it(own_vllm: VllmProcess) -> None:
+    process = own_vllm
+    assert process.pid is not None
+    members = group_members(process.pid, running=True)
+    assert len(members) >= 3  # the keeper, vLLM's API server, its engine core
+    os.kill(process.pid, signal.SIGKILL)
+    left = _until_gone(process.pid, 90)
     assert left == []
-    assert "[shutdown]" in (tmp_path / "vllm.log").read_text()  # vLLM shut down; it was not killed
+    assert "[shutdown]" in process.log_path.read_text()  # vLLM shut down; it was not killed

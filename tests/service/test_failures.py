@@ -16,11 +16,9 @@ import pytest
 
 from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
-from ragserve.service.config import BUNDLED_BASE
 from ragserve.service.limits import ConcurrencyLimiter
 from tests.service.conftest import KEYS, Service, serve
 from tests.support.chat import post_chat, stream_chat, user
-from tests.support.models import running_vllm
 from tests.support.servers import free_port
 from tests.support.waiting import wait_until
 
@@ -147,21 +145,21 @@ def test_vllm_unreachable_is_503_and_not_ready(
 
 
 def test_vllm_dying_mid_stream_gives_an_error_event_then_readyz_503(
-    tmp_path: Path, embedder: DenseEmbedder, base_model_dir: Path, adapters_root: Path
+    tmp_path: Path, embedder: DenseEmbedder, base_model_dir: Path, own_vllm: VllmProcess, adapters_root: Path
 ) -> None:
     # Its own vLLM, so killing it leaves the session's server alone; globex uses the base model, which it has.
-    with running_vllm(base_model_dir, BUNDLED_BASE, tmp_path / "vllm.log") as doomed:
-        for service in serve(tmp_path, embedder, base_model_dir, doomed.url, adapters_root):
-            events: list[str] = []
-            with _long_stream(service.url, "globex") as response:
-                for line in response.iter_lines():
-                    if line.startswith("data:"):
-                        events.append(line[5:].strip())
-                        if len(events) == 2:
-                            assert doomed.pid is not None
-                            threading.Thread(target=os.killpg, args=(doomed.pid, signal.SIGKILL)).start()
-            assert events[-1] != "[DONE]"
-            assert '"error"' in events[-1]
-            assert '"type": "service_unavailable"' in events[-1]
-            ready = httpx.get(f"{service.url}/readyz", timeout=30)
-            assert ready.status_code == 503
+    doomed = own_vllm
+    for service in serve(tmp_path, embedder, base_model_dir, doomed.url, adapters_root):
+        events: list[str] = []
+        with _long_stream(service.url, "globex") as response:
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    events.append(line[5:].strip())
+                    if len(events) == 2:
+                        assert doomed.pid is not None
+                        threading.Thread(target=os.killpg, args=(doomed.pid, signal.SIGKILL)).start()
+        assert events[-1] != "[DONE]"
+        assert '"error"' in events[-1]
+        assert '"type": "service_unavailable"' in events[-1]
+        ready = httpx.get(f"{service.url}/readyz", timeout=30)
+        assert ready.status_code == 503

@@ -1,13 +1,19 @@
-"""The bundled LLM served by a real vLLM around a block, and a small random LoRA that visibly changes it."""
+"""The bundled LLM served by a real vLLM around a block, the session's LLM made ready early, and a small
+random LoRA that visibly changes the model."""
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from ragserve.adapters.validation import SERVED_TARGET_MODULES, AdapterLimits
-from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port
+import pytest
 
-__all__ = ["make_lora", "running_vllm"]
+from ragserve.adapters.validation import SERVED_TARGET_MODULES, AdapterLimits
+from ragserve.engine.base_model import ensure_base_model
+from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port
+from ragserve.service.config import BUNDLED_BASE
+
+__all__ = ["EarlyLlm", "make_lora", "running_vllm"]
 
 
 @contextmanager
@@ -18,6 +24,48 @@ def running_vllm(
     spec = VllmSpec(model_dir, served_name, free_port(), AdapterLimits.max_rank, dtype=dtype, api_key=api_key)
     with VllmProcess(spec, log).running(timeout_s=400) as process:
         yield process
+
+
+class EarlyLlm:
+    """The session's converted LLM, its shared vLLM and the vLLMs tests kill, made ready in a thread from
+    the session's start, one after the other: a vLLM's start-up is a minute on 2 cores, most of it one core
+    importing, and here it runs beside other tests (conftest orders those that need no LLM first) instead
+    of in front of the test that needs it. Asking for one waits until it is ready."""
+
+    def __init__(self, tmp: pytest.TempPathFactory, shared_vllm: bool, own_vllms: int) -> None:
+        self._tmp = tmp
+        self._stack = ExitStack()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="early-llm")
+        self._model_dir = self._pool.submit(ensure_base_model, BUNDLED_BASE, tmp.mktemp("llm"))
+        self._shared: Future[VllmProcess] | None = self._boot("vllm") if shared_vllm else None
+        self._own_left = own_vllms
+        self._next_own = self._boot("own-vllm") if own_vllms else None
+
+    def _boot(self, name: str) -> "Future[VllmProcess]":
+        def start() -> VllmProcess:
+            log = self._tmp.mktemp(name) / "vllm.log"
+            return self._stack.enter_context(running_vllm(self._model_dir.result(), BUNDLED_BASE, log))
+
+        return self._pool.submit(start)
+
+    def model_dir(self) -> Path:
+        return self._model_dir.result()
+
+    def shared_vllm(self) -> VllmProcess:
+        if self._shared is None:
+            self._shared = self._boot("vllm")
+        return self._shared.result()
+
+    def own_vllm(self) -> VllmProcess:
+        """A vLLM for one test alone (to kill): the one booted ahead; the next one starts booting."""
+        ready = self._next_own or self._boot("own-vllm")
+        self._own_left -= 1
+        self._next_own = self._boot("own-vllm") if self._own_left > 0 else None
+        return ready.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._stack.close()
 
 
 def make_lora(
