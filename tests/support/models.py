@@ -27,10 +27,10 @@ def running_vllm(
 
 
 class EarlyLlm:
-    """The session's converted LLM, its shared vLLM and the vLLMs tests kill, made ready in a thread from
-    the session's start, one after the other: a vLLM's start-up is a minute on 2 cores, most of it one core
-    importing, and here it runs beside other tests (conftest orders those that need no LLM first) instead
-    of in front of the test that needs it. Asking for one waits until it is ready."""
+    """The session's converted LLM, its shared vLLM and the first vLLM a test kills, made ready in a thread
+    from the session's start, one after the other: a vLLM's start-up is a minute on 2 cores, most of it one
+    core importing, and here it runs beside other tests (conftest orders those that need no LLM first)
+    instead of in front of the test that needs it. Asking for one waits until it is ready."""
 
     def __init__(self, tmp: pytest.TempPathFactory, shared_vllm: bool, own_vllms: int) -> None:
         self._tmp = tmp
@@ -38,7 +38,8 @@ class EarlyLlm:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="early-llm")
         self._model_dir = self._pool.submit(ensure_base_model, BUNDLED_BASE, tmp.mktemp("llm"))
         self._shared: Future[VllmProcess] | None = self._boot("vllm") if shared_vllm else None
-        self._own_left = own_vllms
+        # Only the first of the tests' own vLLMs starts ahead: one more idle vLLM (4.5 GB) through the whole
+        # session left too little memory for the replicas test's two.
         self._next_own = self._boot("own-vllm") if own_vllms else None
 
     def _boot(self, name: str) -> "Future[VllmProcess]":
@@ -57,10 +58,8 @@ class EarlyLlm:
         return self._shared.result()
 
     def own_vllm(self) -> VllmProcess:
-        """A vLLM for one test alone (to kill): the one booted ahead; the next one starts booting."""
-        ready = self._next_own or self._boot("own-vllm")
-        self._own_left -= 1
-        self._next_own = self._boot("own-vllm") if self._own_left > 0 else None
+        """A vLLM for one test alone (to kill): the one started ahead, or a new one."""
+        ready, self._next_own = self._next_own or self._boot("own-vllm"), None
         return ready.result()
 
     def close(self) -> None:
