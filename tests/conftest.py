@@ -26,8 +26,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _LLM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.llm)
-    # The tests that need no LLM first, in their order: the session's LLM gets ready beside them (EarlyLlm).
-    items.sort(key=lambda item: item.get_closest_marker("llm") is not None)
+    # The tests that need no LLM first, in their order: the session's LLM and the vLLMs tests kill get ready
+    # beside them (EarlyLlm). Then the tests that kill a vLLM, so those idle vLLMs are gone before others
+    # start vLLMs of their own.
+    items.sort(key=lambda item: (item.get_closest_marker("llm") is not None, not _kills_a_vllm(item)))
+
+
+def _kills_a_vllm(item: pytest.Item) -> bool:
+    return "own_vllm" in getattr(item, "fixturenames", ())
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -39,7 +45,7 @@ def early_llm(
     if not any(_LLM_FIXTURES & names for names in uses):
         yield None
         return
-    own = sum("own_vllm" in names for names in uses)
+    own = sum(map(_kills_a_vllm, request.session.items))
     llm = EarlyLlm(tmp_path_factory, shared_vllm=any("vllm" in names for names in uses), own_vllms=own)
     try:
         yield llm

@@ -97,25 +97,45 @@ def shared(
     yield from serve(tmp_path, embedder, base_model_dir, vllm.url, adapters_root, max_concurrency=4)
 
 
+def _held_stream(url: str, release: threading.Event) -> httpx.Response:
+    """acme's long streamed answer that, once admitted, keeps its connection (and so its slot) until
+    `release` is set, reading nothing; a refusal is read whole. The response."""
+    with _long_stream(url, max_tokens=1200, timeout=300) as response:
+        if response.status_code == 200:
+            release.wait(300)
+        else:
+            response.read()
+    return response
+
+
+def _overload_once(service: Service, pool: ThreadPoolExecutor) -> None:
+    """acme opens 12 long streams at once; its 2 admitted are held until the 10 refusals and globex's answer
+    are in."""
+    release = threading.Event()
+    busy = [pool.submit(_held_stream, service.url, release) for _ in range(12)]
+    try:
+        wait_until(lambda: sum(f.done() for f in busy) >= 10, 120, "acme's requests past its share")
+        refused = [f.result() for f in busy if f.done()]
+        served = [f for f in busy if not f.done()]
+        quiet = post_chat(service.url, KEYS["globex"], {"messages": user("Refunds?"), "max_tokens": 5})
+    finally:
+        release.set()
+    assert quiet.status_code == 200, quiet.text
+    assert [r.status_code for r in refused] == [429] * 10, [r.text for r in refused]
+    assert all(r.headers["Retry-After"] == "1" for r in refused)
+    assert "this key's limit" in refused[0].json()["error"]["message"]
+    assert [f.result().status_code for f in served] == [200, 200]
+    wait_until(lambda: service.state.limiter.in_flight() == 0, 60, "the closed streams to free their slots")
+
+
 def test_overload_from_one_tenant_leaves_the_other_served(shared: Service) -> None:
-    """acme sends 3x the service's limit at once, twice: it gets its share and 429s, globex is still
+    """acme opens 3x the service's limit of long streams at once, twice: it gets its share (held open until
+    the refusals are counted, so a slow machine cannot let a late request in) and 429s, globex is still
     answered, and memory stays where it was."""
     rss = psutil.Process().memory_info().rss
-    long = {**LONG, "max_tokens": 400}
     with ThreadPoolExecutor(12) as pool:
         for _ in range(2):
-            busy = [pool.submit(post_chat, shared.url, KEYS["acme"], long, timeout=300) for _ in range(12)]
-            deadline = time.monotonic() + 60
-            while sum(f.done() for f in busy) < 10 and time.monotonic() < deadline:
-                time.sleep(0.1)
-            refused = [f.result() for f in busy if f.done()]
-            served = [f for f in busy if not f.done()]
-            quiet = post_chat(shared.url, KEYS["globex"], {"messages": user("Refunds?"), "max_tokens": 5})
-            assert quiet.status_code == 200, quiet.text
-            assert [r.status_code for r in refused] == [429] * 10, [r.text for r in refused]
-            assert all(r.headers["Retry-After"] == "1" for r in refused)
-            assert "this key's limit" in refused[0].json()["error"]["message"]
-            assert [f.result().status_code for f in served] == [200, 200]
+            _overload_once(shared, pool)
     assert psutil.Process().memory_info().rss - rss < 100 * 2**20
 
 

@@ -1,6 +1,7 @@
 """The bundled LLM served by a real vLLM around a block, the session's LLM made ready early, and a small
 random LoRA that visibly changes the model."""
 
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -18,19 +19,32 @@ __all__ = ["EarlyLlm", "make_lora", "running_vllm"]
 
 @contextmanager
 def running_vllm(
-    model_dir: Path, served_name: str, log: Path, dtype: str = "auto", api_key: str | None = None
+    model_dir: Path,
+    served_name: str,
+    log: Path,
+    dtype: str = "auto",
+    api_key: str | None = None,
+    kv_cache_gib: int = VllmSpec.kv_cache_gib,
 ) -> Iterator[VllmProcess]:
     """`api_key`: None serves /v1 with no key, as the tests' shared vLLM does (`ragserve up` sets one)."""
-    spec = VllmSpec(model_dir, served_name, free_port(), AdapterLimits.max_rank, dtype=dtype, api_key=api_key)
+    spec = VllmSpec(
+        model_dir, served_name, free_port(), AdapterLimits.max_rank, dtype=dtype, api_key=api_key,
+        kv_cache_gib=kv_cache_gib,
+    )  # fmt: skip
     with VllmProcess(spec, log).running(timeout_s=400) as process:
         yield process
 
 
 class EarlyLlm:
-    """The session's converted LLM, its shared vLLM and the first vLLM a test kills, made ready in a thread
-    from the session's start, one after the other: a vLLM's start-up is a minute on 2 cores, most of it one
-    core importing, and here it runs beside other tests (conftest orders those that need no LLM first)
-    instead of in front of the test that needs it. Asking for one waits until it is ready."""
+    """The session's converted LLM, its shared vLLM and every vLLM a test kills, made ready in a thread from
+    the session's start, one after the other: a vLLM's start-up is most of a minute on 2 cores, most of it
+    one core importing, and here it runs beside other tests (conftest orders those that need no LLM first,
+    then those that kill a vLLM) instead of in front of the test that needs it. Asking for one waits until it
+    is ready. A vLLM to kill serves one test's few requests: 1 GiB of KV cache (45k tokens of this model)
+    keeps the idle ones to about 3 GB each, and all of them are gone before the tests that start vLLMs of
+    their own."""
+
+    OWN_KV_CACHE_GIB = 1
 
     def __init__(self, tmp: pytest.TempPathFactory, shared_vllm: bool, own_vllms: int) -> None:
         self._tmp = tmp
@@ -38,14 +52,13 @@ class EarlyLlm:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="early-llm")
         self._model_dir = self._pool.submit(ensure_base_model, BUNDLED_BASE, tmp.mktemp("llm"))
         self._shared: Future[VllmProcess] | None = self._boot("vllm") if shared_vllm else None
-        # Only the first of the tests' own vLLMs starts ahead: one more idle vLLM (4.5 GB) through the whole
-        # session left too little memory for the replicas test's two.
-        self._next_own = self._boot("own-vllm") if own_vllms else None
+        self._own = deque(self._boot("own-vllm", self.OWN_KV_CACHE_GIB) for _ in range(own_vllms))
 
-    def _boot(self, name: str) -> "Future[VllmProcess]":
+    def _boot(self, name: str, kv_cache_gib: int = VllmSpec.kv_cache_gib) -> "Future[VllmProcess]":
         def start() -> VllmProcess:
             log = self._tmp.mktemp(name) / "vllm.log"
-            return self._stack.enter_context(running_vllm(self._model_dir.result(), BUNDLED_BASE, log))
+            served = running_vllm(self._model_dir.result(), BUNDLED_BASE, log, kv_cache_gib=kv_cache_gib)
+            return self._stack.enter_context(served)
 
         return self._pool.submit(start)
 
@@ -58,8 +71,8 @@ class EarlyLlm:
         return self._shared.result()
 
     def own_vllm(self) -> VllmProcess:
-        """A vLLM for one test alone (to kill): the one started ahead, or a new one."""
-        ready, self._next_own = self._next_own or self._boot("own-vllm"), None
+        """A vLLM for one test alone (to kill): one started ahead, or a new one."""
+        ready = self._own.popleft() if self._own else self._boot("own-vllm", self.OWN_KV_CACHE_GIB)
         return ready.result()
 
     def close(self) -> None:
