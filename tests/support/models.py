@@ -41,7 +41,7 @@ class EarlyLlm:
     one core importing, and here it runs beside other tests (conftest orders those that need no LLM first,
     then those that kill a vLLM) instead of in front of the test that needs it. Asking for one waits until it
     is ready. A vLLM to kill serves one test's few requests: 1 GiB of KV cache (45k tokens of this model)
-    keeps the idle ones to about 3 GB each, and all of them are gone before the tests that start vLLMs of
+    instead of 2 keeps the idle ones smaller, and all of them are gone before the tests that start vLLMs of
     their own."""
 
     OWN_KV_CACHE_GIB = 1
