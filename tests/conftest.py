@@ -41,12 +41,12 @@ def early_llm(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[EarlyLlm | None]:
     """Starts the LLM's conversion and the vLLMs the selected tests will need, at once, in the background."""
-    uses = [set(getattr(item, "fixturenames", ())) for item in request.session.items]
-    if not any(_LLM_FIXTURES & names for names in uses):
+    items = request.session.items
+    if not any(item.get_closest_marker("llm") for item in items):  # marked at collection
         yield None
         return
-    own = sum(map(_kills_a_vllm, request.session.items))
-    llm = EarlyLlm(tmp_path_factory, shared_vllm=any("vllm" in names for names in uses), own_vllms=own)
+    shared = any("vllm" in getattr(item, "fixturenames", ()) for item in items)
+    llm = EarlyLlm(tmp_path_factory, shared_vllm=shared, own_vllms=sum(map(_kills_a_vllm, items)))
     try:
         yield llm
     finally:
