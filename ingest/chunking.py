@@ -15,6 +15,8 @@ CHUNKER_VERSION = 1
 
 _HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4"), ("#####", "h5"), ("######", "h6")]
 _HEADING_SEP = " > "
+# The formats whose text is Markdown-shaped (ingest/extract.py): their headings start sections.
+_HEADED = frozenset({"markdown", "html", "docx", "pptx", "xlsx"})
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,9 @@ class Chunker:
         }
 
     def chunk(self, source: str, text: str, fmt: str) -> list[Chunk]:
-        """Chunks a document; Markdown and HTML follow their headings, text and PDF their paragraphs."""
-        sections = self._sections(text) if fmt in ("markdown", "html") else [("", text)]
+        """Chunks a document; Markdown, HTML and Office files follow their headings (a slide's title, a
+        sheet's name), text and PDF their paragraphs."""
+        sections = self._sections(text) if fmt in _HEADED else [("", text)]
         chunks: list[Chunk] = []
         for full_heading, body in sections:
             heading = self._fit_heading(full_heading)

@@ -1,4 +1,5 @@
-"""A document's bytes to text: Markdown and plain text as they are, HTML and PDF converted."""
+"""A document's bytes to text: Markdown and plain text as they are; HTML, PDF, Word, PowerPoint and Excel
+converted."""
 
 import io
 import logging
@@ -8,6 +9,7 @@ from pypdf.errors import PdfReadError
 
 from ragserve.errors import SkipDocument
 from ragserve.ingest.html_text import html_to_markdown
+from ragserve.ingest.office import OFFICE_FORMATS, office_to_markdown
 
 __all__ = ["extract_text"]
 
@@ -16,9 +18,15 @@ log = logging.getLogger("ragserve.ingest")
 
 
 def extract_text(fmt: str, data: bytes) -> str:
-    """Returns the document's text (Markdown-shaped for HTML), or raises SkipDocument with the reason."""
+    """Returns the document's text (Markdown-shaped for HTML and Office files), or raises SkipDocument with
+    the reason."""
     try:
-        text = _pdf_text(data) if fmt == "pdf" else _convert(fmt, _decode(data))
+        if fmt == "pdf":
+            text = _pdf_text(data)
+        elif fmt in OFFICE_FORMATS:
+            text = office_to_markdown(fmt, data)
+        else:
+            text = _convert(fmt, _decode(data))
     except SkipDocument:
         raise
     except Exception as exc:

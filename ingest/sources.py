@@ -24,6 +24,9 @@ FORMATS = {
     ".html": "html",
     ".htm": "html",
     ".pdf": "pdf",
+    ".docx": "docx",
+    ".pptx": "pptx",
+    ".xlsx": "xlsx",
 }
 
 # Every open below the docs folder: a name swapped for a symlink after its check fails instead of leading out.
