@@ -24,13 +24,19 @@ unexport PYTHONDONTWRITEBYTECODE
 PIP_INSTALL := $(BIN)/python -m pip install -q --no-compile
 export RAGSERVE_DATA_DIR
 
-.PHONY: setup lint docs test test-fast demo adapters grounding eval eval-manuals eval-retrieval bench bench-serve bench-stages bench-grounding bench-lora bench-dtype bench-embedders clean
+.PHONY: setup postgresql lint docs test test-fast demo adapters grounding eval eval-manuals eval-retrieval bench bench-serve bench-stages bench-grounding bench-lora bench-dtype bench-embedders clean
 
 # The playground's browser tests drive Debian's chromium: Playwright's own browser download cannot run here.
 export CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-setup: $(STAMP) $(CHROMIUM)
+setup: $(STAMP) $(CHROMIUM) postgresql
+
+# The state tests start a real PostgreSQL server from Debian's package (tests/support/postgres.py).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null || { echo "install PostgreSQL's server (Debian: postgresql)"; exit 1; }; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; }
 
 $(CHROMIUM):
 	@command -v apt-get >/dev/null || { echo "install chromium, or set CHROMIUM=/path/to/chromium"; exit 1; }

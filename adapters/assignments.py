@@ -1,34 +1,25 @@
-"""Which adapter version each tenant uses, persisted in the data dir so it survives restarts."""
+"""Which adapter version each tenant uses, in the state database, so it survives restarts."""
 
-import json
-from pathlib import Path
+from sqlalchemy.exc import IntegrityError
 
-from ragserve.errors import ConfigError
-from ragserve.files import write_atomically
+from ragserve.errors import InvalidTenantError
+from ragserve.state.database import Database
+from ragserve.state.schema import adapter_assignments
+from ragserve.state.tenants import now
 
 __all__ = ["AssignmentStore"]
 
 
 class AssignmentStore:
-    """`assignments.json`: {tenant: "name@version"}; "" means the base model. Writes are atomic renames."""
+    """{tenant: "name@version"}; "" means the base model."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    @classmethod
-    def in_data_dir(cls, data_dir: Path) -> "AssignmentStore":
-        return cls(data_dir / "assignments.json")
+    def __init__(self, database: Database) -> None:
+        self._db = database
 
     def read(self) -> dict[str, str]:
-        try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{self.path}: unreadable adapter assignments: {exc}") from exc
-        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
-            raise ConfigError(f"{self.path}: expected an object of tenant to adapter")
-        return {str(k): v for k, v in raw.items()}
+        with self._db.connect() as connection:
+            rows = connection.execute(adapter_assignments.select()).all()
+        return {row.tenant: row.ref for row in rows}
 
     def effective(self, configured: dict[str, str]) -> dict[str, str]:
         """Each tenant's adapter: its persisted assignment if it has one, else the config's."""
@@ -36,7 +27,10 @@ class AssignmentStore:
         return {tenant: persisted.get(tenant, ref) for tenant, ref in configured.items()}
 
     def set(self, tenant: str, ref: str) -> None:
-        current = self.read()
-        current[tenant] = ref
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(self.path, json.dumps(current, indent=2, sort_keys=True) + "\n")
+        table = adapter_assignments
+        with self._db.begin() as connection:
+            connection.execute(table.delete().where(table.c.tenant == tenant))
+            try:
+                connection.execute(table.insert().values(tenant=tenant, ref=ref, updated_at=now()))
+            except IntegrityError:  # the foreign key: no such tenant
+                raise InvalidTenantError(f"unknown tenant {tenant!r}") from None

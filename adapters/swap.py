@@ -69,6 +69,16 @@ class AdapterSwitch:
     def current(self, tenant: str) -> AdapterVersion | None:
         return self._current.get(tenant)
 
+    def add_tenant(self, tenant: str) -> None:
+        """A tenant created while the service runs: on the base model until it is assigned an adapter."""
+        self._current.setdefault(tenant, None)
+
+    def remove_tenant(self, tenant: str) -> None:
+        """A deleted tenant: its adapter is unloaded after its last request, unless another tenant uses it."""
+        old = self._current.pop(tenant, None)
+        if old is not None:
+            self._retire(old.served_name)
+
     @property
     def registry(self) -> AdapterRegistry:
         """The registry this switch validates and loads versions from."""

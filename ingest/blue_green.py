@@ -137,6 +137,18 @@ class Collections:
                 self._switch(live, target.name)
             return missing
 
+    def erase_tenant(self, tenant: str) -> list[str]:
+        """Deletes the tenant's points, and its built mark, from the live collection and any build beside it
+        (waiting for each delete). Returns the collections it looked in."""
+        with self.index.lock:
+            names = sorted(n for n in self._collection_names() if n == self.alias or self._physical.match(n))
+            for name in names:
+                view = self.index.view(name)
+                view.delete_tenant(tenant)
+                if _BUILT + tenant in view.metadata():
+                    self.client.update_collection(name, metadata={_BUILT + tenant: None})
+        return names
+
     def _switch(self, old: str, new: str) -> None:
         if old == self.alias:
             # The plain collection of a store from before aliases holds the name the alias needs. Only a

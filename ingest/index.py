@@ -209,6 +209,11 @@ class QdrantIndex:
             self._delete(tenant, _tenant_filter(tenant, in_sources))
 
     @_locked
+    def delete_tenant(self, tenant: str) -> None:
+        """Every point of the tenant's in this collection."""
+        self._delete(tenant, _tenant_filter(tenant))
+
+    @_locked
     def count_chunks(self, tenant: str) -> int:
         flt, route = _tenant_filter(tenant), self.layout.route(tenant)
         return self.client.count(self.collection, count_filter=flt, exact=True, **route).count

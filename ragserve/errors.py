@@ -11,8 +11,10 @@ __all__ = [
     "AdapterNotFoundError",
     "AuthError",
     "ConfigError",
+    "ConflictError",
     "DatasetError",
     "DocsDirError",
+    "DocumentNotFoundError",
     "FeedbackFullError",
     "FeedbackNotFoundError",
     "IndexMismatchError",
@@ -22,17 +24,20 @@ __all__ = [
     "ModelNotAllowedError",
     "ModelNotFoundError",
     "PageNotFoundError",
+    "PayloadTooLargeError",
     "PromptTooLongError",
     "QAFileError",
     "QueryFileError",
     "RagserveError",
     "ShardingError",
     "SkipDocument",
+    "StateUnavailableError",
     "StoreFormatError",
     "StoreLockedError",
     "StoreUnavailableError",
     "TenantNotFoundError",
     "TooManyRequestsError",
+    "UnsupportedMediaError",
     "UpstreamError",
     "UpstreamRejectedError",
     "validation_problems",
@@ -164,7 +169,23 @@ class DatasetError(RagserveError):
 
 class FeedbackFullError(RagserveError):
     """A tenant's stored feedback has reached RAGSERVE_FEEDBACK_MAX_BYTES: nothing more is taken until an
-    operator exports it and moves the file away, so a retry alone does not help."""
+    operator exports and clears it (`ragserve feedback export --clear`), so a retry alone does not help."""
+
+
+class ConflictError(RagserveError):
+    """A request would create what exists already (a tenant of that name)."""
+
+
+class DocumentNotFoundError(RagserveError):
+    """No document of that id is the caller's tenant's (another tenant's is not found either)."""
+
+
+class PayloadTooLargeError(RagserveError):
+    """An upload over its size limit."""
+
+
+class StateUnavailableError(RagserveError):
+    """The state database (SQLite in the data dir, or PostgreSQL) cannot be reached."""
 
 
 class FeedbackNotFoundError(RagserveError):
@@ -178,3 +199,12 @@ def validation_problems(exc: "ValidationError | RequestValidationError") -> str:
         ": ".join(part for part in (".".join(map(str, e.get("loc", ()))), e.get("msg", "invalid")) if part)
         for e in exc.errors()
     )
+
+
+class UnsupportedMediaError(RagserveError):
+    """A document's bytes are none of the supported formats, or not the format its name says; `detected`
+    names what the bytes are."""
+
+    def __init__(self, message: str, detected: str) -> None:
+        super().__init__(message)
+        self.detected = detected

@@ -8,6 +8,7 @@ from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ragserve.errors import ConfigError
 from ragserve.hardware import parse_cpu_list
 
 __all__ = ["Settings", "default_data_dir"]
@@ -44,6 +45,11 @@ class Settings(BaseSettings):
     """Where the store, the models, the adapters and the feedback live. Default: `.data/` in the working
     directory or a folder above it, if ragserve has used it; else the per-user data folder
     (`~/.local/share/ragserve` on Linux). Also `--data-dir` on each command."""
+    database_url: SecretStr | None = None
+    """The state database (tenants, keys, adapter assignments, feedback): `postgresql://USER@HOST/DB` in
+    production; unset: SQLite, `<data dir>/state.db`. Migrated to the newest schema at start."""
+    database_password_file: Path | None = None
+    """A file holding the database's password (a compose or Kubernetes secret), used when the URL has none."""
     qdrant_url: str | None = None
     """A Qdrant server or cluster, e.g. `http://qdrant:6333`; unset: the embedded store. Also
     `--qdrant-url`."""
@@ -163,6 +169,11 @@ class Settings(BaseSettings):
         """Compose sets RAGSERVE_VLLM_URL empty to hand over to RAGSERVE_VLLM_URLS."""
         return value if value and value.strip() else None
 
+    @field_validator("database_url")
+    @classmethod
+    def _blank_url_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value().strip() else None
+
     @field_validator("metrics_key")
     @classmethod
     def _blank_key_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
@@ -209,6 +220,30 @@ class Settings(BaseSettings):
     def feedback_dir(self) -> Path:
         """Feedback on answers, `<tenant>.jsonl`, one record a line (service/feedback/store.py)."""
         return self.data_dir / "feedback"
+
+    @property
+    def state_url(self) -> str:
+        """The state database's URL, with the password file's secret in it where the URL has none."""
+        if self.database_url is None:
+            return f"sqlite:///{self.data_dir / 'state.db'}"
+        url = self.database_url.get_secret_value().strip()
+        if self.database_password_file is None:
+            return url
+        from sqlalchemy.engine import make_url  # only here: settings load in every command
+
+        try:
+            password = self.database_password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"RAGSERVE_DATABASE_PASSWORD_FILE: {exc}") from None
+        parsed = make_url(url)
+        if parsed.password:
+            return url
+        return parsed.set(password=password).render_as_string(hide_password=False)
+
+    @property
+    def documents_dir(self) -> Path:
+        """Documents uploaded over HTTP, `<tenant>/<document id>/<name>` (service/library.py)."""
+        return self.data_dir / "documents"
 
     @property
     def models_dir(self) -> Path:

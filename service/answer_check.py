@@ -44,7 +44,7 @@ def is_plain(body: ChatRequest) -> bool:
 
 def may_replace(state: ServiceState, tenant: str, body: ChatRequest, blocks: list[Hit]) -> bool:
     """Whether the tenant's policy may replace this request's answer: a stream must then be held whole."""
-    policy = state.config.tenants[tenant].on_unsupported
+    policy = state.tenants.settings(tenant).on_unsupported
     return policy != "flag" and bool(blocks) and is_plain(body)
 
 
@@ -59,7 +59,7 @@ def check_answer(
     terms = state.retriever.sparse.terms
     grounding = ground(answer, question, [(h.heading, h.text) for h in blocks], terms)
     state.metrics.answer_support.labels(tenant).observe(grounding.support)
-    policy = state.config.tenants[tenant].on_unsupported
+    policy = state.tenants.settings(tenant).on_unsupported
     answered = answers_the_question(question, answer)
     report = {**grounding.to_json(), "answers_question": answered, "policy": policy, "replaced": None}
     if (grounding.supported and answered) or not may_replace(state, tenant, body, blocks):
@@ -74,7 +74,7 @@ def quoted_answer(state: ServiceState, tenant: str, body: ChatRequest, prompt: P
     refusal), with its grounding. CPU work, like `check_answer`."""
     question = body.question
     text, blocks = _quote(state, question, prompt)
-    policy = state.config.tenants[tenant].on_unsupported
+    policy = state.tenants.settings(tenant).on_unsupported
     return CheckedAnswer(text, _report(state, question, text, blocks, policy, None), blocks)
 
 

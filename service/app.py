@@ -20,16 +20,32 @@ from ragserve.engine.vllm_process import VllmProcess
 from ragserve.engine.vllm_supervisor import VllmSupervisor
 from ragserve.ingest.embedding import Embedder
 from ragserve.ingest.runtime import IngestRuntime
-from ragserve.service.auth import KeyRing
-from ragserve.service.config import ServeConfig
+from ragserve.service.config import ServeConfig, TenantSettings
+from ragserve.service.feedback.store import FeedbackStore
 from ragserve.service.http_errors import install_error_handlers
+from ragserve.service.legacy_import import import_legacy_files
+from ragserve.service.library import DocumentLibrary
 from ragserve.service.limits import ConcurrencyLimiter, RequestBodyLimits
 from ragserve.service.metrics import Metrics, MetricsListener, RequestMetrics
 from ragserve.service.prompt import PromptBuilder
-from ragserve.service.routes import admin, chat, feedback, health, models, playground, retrieve
+from ragserve.service.routes import (
+    admin,
+    admin_tenants,
+    chat,
+    documents,
+    feedback,
+    health,
+    models,
+    playground,
+    retrieve,
+)
 from ragserve.service.state import ServiceState
+from ragserve.service.tenants import TenantDirectory
 from ragserve.service.token_count import ChatTokenCounter
 from ragserve.settings import Settings
+from ragserve.state.database import Database
+from ragserve.state.documents import DocumentStore
+from ragserve.state.tenants import TenantStore
 
 __all__ = ["create_app"]
 
@@ -39,14 +55,15 @@ def create_app(
     settings: Settings,
     model_dir: Path,
     vllm_url: str,
-    assignments: AssignmentStore | None = None,
+    database: Database | None = None,
     embedder: Embedder | None = None,
     vllm_api_key: str | None = None,
     vllm_process: VllmProcess | None = None,
     replicas: Replicas | None = None,
 ) -> FastAPI:
-    """Tenants' adapters come from the persisted assignments (the data dir's, unless another store is
-    given), else the config, and are loaded at start. `embedder`: one already loaded, else the settings'.
+    """The tenants are the state database's (`database`, else the settings'), where the config's are written
+    at start; their adapters come from the persisted assignments, else their settings, and are loaded at
+    start. `embedder`: one already loaded, else the settings'.
     `vllm_api_key`: what vLLM wants on /v1/* (ragserve.launch's vllm_for says which). The admin routes
     exist only when RAGSERVE_ADMIN_KEY is set and not blank: without a key they answer 404, never open.
     `vllm_process`: the vLLM that `ragserve up` started, started again if it dies; any other is watched.
@@ -55,7 +72,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await asyncio.to_thread(
-            _build_state, config, settings, model_dir, vllm_url, assignments, embedder, vllm_api_key, replicas
+            _build_state, config, settings, model_dir, vllm_url, database, embedder, vllm_api_key, replicas
         )
         watch: asyncio.Task[None] | None = None
         listener: MetricsListener | None = None
@@ -66,7 +83,14 @@ def create_app(
             ).result(settings.readiness_timeout_s)
             listener = MetricsListener(state.metrics.registry, settings.metrics_host, settings.metrics_port)
             state.metrics_url = listener.url
-            await state.adapters.start(config.adapters())
+            await state.adapters.start(
+                {
+                    t: s.adapter or config.model.default_adapter
+                    for t, s in state.tenants.all_settings().items()
+                }
+            )
+            state.tenants.on_change(lambda name, s: _tenant_changed(state, name, s))
+            await state.library.resume()
             app.state.ragserve = state
             if isinstance(state.replicas, OneVllm):  # replicas on Ray Serve are replaced by Ray Serve
                 supervisor = VllmSupervisor(
@@ -83,23 +107,29 @@ def create_app(
                 await asyncio.gather(watch, return_exceptions=True)
             if listener is not None:
                 listener.close()
+            await state.library.aclose()
             await state.adapters.aclose()
             await state.replicas.aclose()
             state.ingest.close()
+            state.database.dispose()
 
     # The public schema describes what a tenant's key can call; the admin API's is its own, behind its key.
     docs: dict[str, Any] = {} if settings.api_docs else {"openapi_url": None, "docs_url": None}
     app = FastAPI(title="ragserve", version=__version__, lifespan=lifespan, redoc_url=None, **docs)
     install_error_handlers(app)
-    for module in (chat, retrieve, feedback, models, health, playground):
+    for module in (chat, retrieve, documents, feedback, models, health, playground):
         app.include_router(module.router)
     if settings.metrics_key is not None:
         app.include_router(health.metrics_router)
     if admin.enabled(settings):
         app.include_router(admin.router, include_in_schema=False)
+        app.include_router(admin_tenants.router, include_in_schema=False)
 
     app.add_middleware(
-        RequestBodyLimits, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+        RequestBodyLimits,
+        max_bytes=settings.max_body_bytes,
+        timeout_s=settings.body_timeout_s,
+        larger={documents.UPLOAD_PATH: settings.max_file_bytes + documents.MULTIPART_OVERHEAD},
     )
     app.add_middleware(RequestMetrics)  # outermost, so it counts the body limits' 408 and 413 too
     return app
@@ -110,11 +140,18 @@ def _build_state(
     settings: Settings,
     model_dir: Path,
     vllm_url: str,
-    assignments: AssignmentStore | None,
+    database: Database | None,
     embedder: Embedder | None,
     vllm_api_key: str | None,
     replicas: Replicas | None,
 ) -> ServiceState:
+    database = database or Database(settings.state_url)
+    database.migrate()
+    tenants = TenantDirectory(TenantStore(database))
+    tenants.sync_config(config)
+    feedback = FeedbackStore(database, settings.feedback_max_bytes)
+    import_legacy_files(database, settings, feedback)
+    tenant_settings = tenants.all_settings()
     tokens = ChatTokenCounter.load(model_dir)
     ingest = IngestRuntime.open(settings, embedder)
     ingest.embedder  # noqa: B018 - load the model now, not on the first request
@@ -126,13 +163,16 @@ def _build_state(
         AdapterRegistry(settings.adapters_root),
         BaseModelInfo.read(base_name, model_dir),
         AdapterLimits.of(settings),
-        assignments or AssignmentStore.in_data_dir(settings.data_dir),
-        config.tenants,
+        AssignmentStore(database),
+        tenant_settings,
     )
     return ServiceState(
         config=config,
         settings=settings,
-        keys=KeyRing(config),
+        database=database,
+        tenants=tenants,
+        feedback=feedback,
+        library=DocumentLibrary(DocumentStore(database), ingest, settings.documents_dir),
         ingest=ingest,
         retriever=ingest.retriever(),
         prompts=PromptBuilder(
@@ -147,6 +187,16 @@ def _build_state(
         adapters=switch,
         metrics=Metrics(),
         limiter=ConcurrencyLimiter(
-            settings.max_concurrency, {name: t.max_concurrency for name, t in config.tenants.items()}
+            settings.max_concurrency, {name: t.max_concurrency for name, t in tenant_settings.items()}
         ),
     )
+
+
+def _tenant_changed(state: ServiceState, name: str, settings: TenantSettings | None) -> None:
+    """A tenant created, changed or deleted while the service runs, on the event loop."""
+    if settings is None:
+        state.limiter.set_tenant(name, None, deleted=True)
+        state.adapters.remove_tenant(name)
+        return
+    state.limiter.set_tenant(name, settings.max_concurrency)
+    state.adapters.add_tenant(name)

@@ -30,6 +30,7 @@ __all__ = [
     "PromptConfig",
     "ServeConfig",
     "TenantConfig",
+    "TenantSettings",
     "load_config",
 ]
 
@@ -109,18 +110,12 @@ class PromptConfig(_Strict):
     """When the answer cites no block as [n], cite the block its words come from."""
 
 
-class TenantConfig(_Strict):
-    """One tenant. Its key may be given plain, as a sha256, or by the name of an environment variable."""
+class TenantSettings(_Strict):
+    """How the service answers one tenant: from its `[tenants.NAME]` table, or live from the admin API."""
 
-    api_key: str | None = None
-    """The tenant's key, plain (refused on a non-loopback host); give exactly one of the three."""
-    api_key_sha256: str | None = None
-    """The key's sha256, 64 hex digits."""
-    api_key_env: str | None = None
-    """The name of the environment variable that holds the key."""
-    docs: Path
-    """The tenant's documents folder, relative to the config file."""
-    system_prompt: str = "You are a helpful support assistant. Answer from the numbered context."
+    system_prompt: Annotated[str, Field(max_length=20_000)] = (
+        "You are a helpful support assistant. Answer from the numbered context."
+    )
     """The system prompt above the context."""
     adapter: AdapterRefText = ""
     """NAME or NAME@VERSION in the adapter registry; "" for the default adapter, or the base model."""
@@ -139,6 +134,25 @@ class TenantConfig(_Strict):
     """`generate`: the model writes the answer (then checked); `quote`: nothing is generated, the answer is
     the passage of the documents that best answers the question, verbatim, or "I don't know." when none
     does."""
+
+    @classmethod
+    def of(cls, tenant: "TenantSettings") -> "TenantSettings":
+        """Only the settings of a tenant's table (which also holds its key and docs folder)."""
+        return cls.model_validate(tenant.model_dump(include=set(cls.model_fields)))
+
+
+class TenantConfig(TenantSettings):
+    """One tenant of the file. Its key may be given plain, as a sha256, or by the name of an environment
+    variable; more keys are issued through the admin API."""
+
+    api_key: str | None = None
+    """The tenant's key, plain (refused on a non-loopback host); give exactly one of the three."""
+    api_key_sha256: str | None = None
+    """The key's sha256, 64 hex digits."""
+    api_key_env: str | None = None
+    """The name of the environment variable that holds the key."""
+    docs: Path
+    """The tenant's documents folder, relative to the config file."""
 
     @field_validator("api_key_sha256")
     @classmethod

@@ -20,7 +20,7 @@ async def prompt_for(state: ServiceState, tenant: str, body: ChatRequest) -> Pro
     turns = [
         Message("system" if m.role == "developer" else m.role, m.text(), m.passed_on()) for m in body.messages
     ]
-    tenant_config = state.config.tenants[tenant]
+    tenant_config = state.tenants.settings(tenant)
     k = tenant_config.k if body.k is None else body.k
     hits: list[Hit] = []
     retrieved: list[Hit] = []

@@ -24,7 +24,7 @@ StateDep = Annotated[ServiceState, Depends(get_state)]
 async def get_tenant(
     request: Request, state: StateDep, authorization: Annotated[str | None, Header()] = None
 ) -> str:
-    tenant = state.keys.tenant_for(authorization)
+    tenant = await state.tenants.authenticate(authorization)
     request.state.tenant = tenant  # for the request metrics
     return tenant
 

@@ -30,14 +30,21 @@ class ConcurrencyLimiter:
     ) -> None:
         self.limit = limit
         self.retry_after_s = retry_after_s
-        tenants = tenant_limits or {}
-        shared = max(1, int(limit * default_share)) if len(tenants) > 1 else limit
-        self._tenant_limits = {name: min(cap or shared, limit) for name, cap in tenants.items()}
+        self.default_share = default_share
+        self._caps: dict[str, int | None] = dict(tenant_limits or {})
         self._in_flight = 0
         self._by_tenant: Counter[str] = Counter()
 
+    def set_tenant(self, tenant: str, cap: int | None, *, deleted: bool = False) -> None:
+        """A tenant created or changed (its `max_concurrency`), or deleted, while the service runs."""
+        if deleted:
+            self._caps.pop(tenant, None)
+        else:
+            self._caps[tenant] = cap
+
     def tenant_limit(self, tenant: str) -> int:
-        return self._tenant_limits.get(tenant, self.limit)
+        shared = max(1, int(self.limit * self.default_share)) if len(self._caps) > 1 else self.limit
+        return min(self._caps.get(tenant) or shared, self.limit)
 
     def in_flight(self, tenant: str | None = None) -> int:
         """Requests holding a slot now: the service's, or one tenant's."""
@@ -91,20 +98,25 @@ class RequestBodyLimits:
     into its own 400, so an exception through the app would lose the status.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, timeout_s: float, larger: Mapping[str, int] | None = None
+    ) -> None:
+        """`larger`: paths whose bodies may be bigger (an upload's), with their own limits."""
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope.get("path", ""), self.max_bytes)
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _refuse(send, 413, "request_too_large", _too_large(self.max_bytes))
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _refuse(send, 413, "request_too_large", _too_large(limit))
             return
-        guard = _GuardedBody(receive, send, self.max_bytes, self.timeout_s)
+        guard = _GuardedBody(receive, send, limit, self.timeout_s)
         await self.app(scope, guard.receive, guard.send)
 
 

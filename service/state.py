@@ -7,12 +7,15 @@ from ragserve.engine.replica_set import Replicas
 from ragserve.errors import ModelNotAllowedError
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.ingest.search import Retriever
-from ragserve.service.auth import KeyRing
 from ragserve.service.config import ServeConfig
+from ragserve.service.feedback.store import FeedbackStore
+from ragserve.service.library import DocumentLibrary
 from ragserve.service.limits import ConcurrencyLimiter
 from ragserve.service.metrics import Metrics
 from ragserve.service.prompt import PromptBuilder
+from ragserve.service.tenants import TenantDirectory
 from ragserve.settings import Settings
+from ragserve.state.database import Database
 
 __all__ = ["ServiceState"]
 
@@ -21,7 +24,10 @@ __all__ = ["ServiceState"]
 class ServiceState:
     config: ServeConfig
     settings: Settings
-    keys: KeyRing
+    database: Database
+    tenants: TenantDirectory
+    feedback: FeedbackStore
+    library: DocumentLibrary
     ingest: IngestRuntime
     retriever: Retriever
     prompts: PromptBuilder

@@ -21,7 +21,7 @@ _PASSED_ON = frozenset({
 
 def max_tokens_for(body: ChatRequest, state: ServiceState, tenant: str) -> int:
     """What the client asked for, else the model's default, within the tenant's cap and the context."""
-    cap = state.config.tenants[tenant].max_tokens
+    cap = state.tenants.settings(tenant).max_tokens
     asked = body.max_completion_tokens or body.max_tokens
     param = "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
     if asked is not None and cap is not None and asked > cap:

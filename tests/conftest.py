@@ -14,8 +14,10 @@ from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.settings import Settings
+from ragserve.state.database import Database
 from tests.support.embedding import RememberingEmbedder
 from tests.support.models import EarlyLlm
+from tests.support.postgres import PostgresServer, postgres_server
 
 # A test that uses the bundled LLM (a vLLM server, the converted model, training) is marked `llm`;
 # `make test-fast` runs the others.
@@ -143,3 +145,25 @@ def docs(tmp_path: Path) -> Path:
     path = tmp_path / "docs"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (Debian's package); a database of its own per test."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[Database]:
+    """A fresh, migrated state database: SQLite in the test's data dir, and a real PostgreSQL."""
+    if request.param == "sqlite":
+        url = Settings(data_dir=data_dir).state_url
+    else:
+        url = request.getfixturevalue("postgres").new_database()
+    db = Database(url)
+    db.migrate()
+    try:
+        yield db
+    finally:
+        db.dispose()

@@ -28,6 +28,9 @@ from ragserve.engine.base_model import ensure_base_model, served_base_name
 from ragserve.errors import InvalidTenantError
 from ragserve.launch.adapter_eval import evaluate_version
 from ragserve.service.config import BUNDLED_BASE, load_config
+from ragserve.service.tenants import TenantDirectory
+from ragserve.state.database import Database
+from ragserve.state.tenants import TenantStore
 
 __all__ = ["adapters_app"]
 
@@ -153,7 +156,9 @@ def assign(
         version = AdapterRegistry(settings.adapters_root).resolve(ref.strip())
         base_dir = ensure_base_model(cfg.model.base, settings.models_dir)
         validate_on_base(version, served_base_name(cfg.model.base), base_dir, settings)
-    AssignmentStore.in_data_dir(settings.data_dir).set(tenant, version.ref if version else "")
+    database = Database.of(settings)
+    TenantDirectory(TenantStore(database)).sync_config(cfg)
+    AssignmentStore(database).set(tenant, version.ref if version else "")
     typer.echo(
         f"{tenant} now uses {version.ref if version else 'the base model'} (from the service's next start)"
     )
@@ -172,7 +177,7 @@ def list_(
     settings = make_settings(data_dir, None)
     registry = AdapterRegistry(settings.adapters_root)
     configured = load_config(config).adapters() if config else {}
-    assigned = {**configured, **AssignmentStore.in_data_dir(settings.data_dir).read()}
+    assigned = {**configured, **AssignmentStore(Database.of(settings)).read()}
     listing = list_adapters(registry, assigned)
     if json_out:
         typer.echo(json.dumps({"adapters": [entry.to_json() for entry in listing]}))

@@ -25,13 +25,19 @@ def export(
     out: Annotated[
         Path | None, typer.Option("--out", help="Where to write the files (default: ./feedback-TENANT)")
     ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Then delete the exported records, making room for new ones")
+    ] = False,
     data_dir: DataDirOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Up-votes to OUT/qa.jsonl (draft labelled questions for `ragserve eval answers`), down-votes to
     OUT/adapter-candidates.jsonl (conversations that await the right reply, for the adapter's dataset)."""
     settings = make_settings(data_dir, None)
-    report = export_feedback(FeedbackStore.of(settings), tenant, out or Path(f"feedback-{tenant}"))
+    store = FeedbackStore.of(settings)
+    report = export_feedback(store, tenant, out or Path(f"feedback-{tenant}"))
+    if clear:
+        report.cleared = store.clear(tenant, report.exported_ids)
     for skipped in report.skipped:
         _warn(f"skipped {skipped}")
     for left_out in report.qa_left_out:
@@ -49,6 +55,7 @@ def export(
         f"unanswerable{asked_after}); review each, and shorten its accepted answer to the fact\n"
         f"{report.candidates_path}: down-votes as adapter candidates: {report.candidates}; write the right "
         "reply to each as its last assistant turn, then add it to the adapter's dataset"
+        + (f"\ncleared {report.cleared} exported records from the store" if clear else "")
     )
 
 

@@ -1,4 +1,5 @@
-"""`ragserve tenants promote`: a big tenant leaves the shared shard for its own (ingest/promotion.py)."""
+"""`ragserve tenants promote`: a big tenant leaves the shared shard for its own (ingest/promotion.py); the
+verbs that manage tenants and keys are in tenant_admin_commands.py."""
 
 import json
 from typing import Annotated
@@ -7,13 +8,17 @@ import typer
 from rich.console import Console
 
 from ragserve.cli.common import DataDirOption, JsonOption, QdrantUrlOption, cli_errors, err, make_settings
+from ragserve.cli.tenant_admin_commands import register
 from ragserve.ingest.promotion import promote_tenant
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.ingest.tenancy import check_tenant
 
 __all__ = ["tenants_app"]
 
-tenants_app = typer.Typer(help="Tenants on a Qdrant cluster with custom sharding.", no_args_is_help=True)
+tenants_app = typer.Typer(
+    help="Tenants and their keys, live through the running service; their shards on a cluster.",
+    no_args_is_help=True,
+)
 out = Console()
 
 
@@ -49,3 +54,6 @@ def promote(
         highlight=False,
         soft_wrap=True,
     )
+
+
+register(tenants_app)

@@ -41,7 +41,7 @@ def admin_request(
         )
     except httpx.HTTPError as exc:
         raise UpstreamError(f"the service at {url} cannot be reached: {exc}") from exc
-    if response.status_code != 200:
+    if not response.is_success:
         try:
             message = response.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):

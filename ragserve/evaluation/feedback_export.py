@@ -54,6 +54,8 @@ class ExportReport:
     follow_ups: list[str] = field(default_factory=list)  # QA rows whose question followed earlier turns
     candidates_path: str = ""
     candidates: int = 0
+    exported_ids: list[str] = field(default_factory=list)  # every record read, for --clear
+    cleared: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,8 +67,8 @@ def export_feedback(store: FeedbackStore, tenant: str, out: Path) -> ExportRepor
     if not stored.records:
         reasons = "; ".join(str(s) for s in stored.skipped[:3])
         raise FeedbackNotFoundError(
-            f"no readable feedback for tenant {tenant!r} in {stored.path}"
-            + (f" ({len(stored.skipped)} lines skipped: {reasons})" if stored.skipped else "")
+            f"no readable feedback for tenant {tenant!r} in {stored.source}"
+            + (f" ({len(stored.skipped)} records skipped: {reasons})" if stored.skipped else "")
         )
     rows: list[QAItem] = []
     left_out: list[str] = []
@@ -86,7 +88,7 @@ def export_feedback(store: FeedbackStore, tenant: str, out: Path) -> ExportRepor
     write_atomically(out / CANDIDATES_FILE, "".join(json.dumps(c) + "\n" for c in candidates))
     return ExportReport(
         tenant=tenant,
-        source=str(stored.path),
+        source=stored.source,
         records=len(stored.records),
         skipped=[str(s) for s in stored.skipped],
         qa_path=str(out / QA_FILE),
@@ -96,6 +98,7 @@ def export_feedback(store: FeedbackStore, tenant: str, out: Path) -> ExportRepor
         follow_ups=follow_ups,
         candidates_path=str(out / CANDIDATES_FILE),
         candidates=len(candidates),
+        exported_ids=[r.id for r in stored.records],
     )
 
 

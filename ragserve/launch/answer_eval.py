@@ -26,7 +26,10 @@ from ragserve.ingest.runtime import IngestRuntime
 from ragserve.launch.stack import Say, index_tenants, serving_in_thread, vllm_for
 from ragserve.service.app import create_app
 from ragserve.service.config import ServeConfig
+from ragserve.service.tenants import TenantDirectory
 from ragserve.settings import Settings
+from ragserve.state.database import Database
+from ragserve.state.tenants import TenantStore
 
 __all__ = ["evaluate_config"]
 
@@ -70,13 +73,13 @@ def evaluate_config(
             key = secrets.token_urlsafe(24)
             setup_cfg = _with_key(configs[setup.name], run.tenant, key)
             with tempfile.TemporaryDirectory() as scratch:
-                store = _assignments(settings, Path(scratch), run.tenant, setup)
+                database = _scratch_state(settings, Path(scratch), setup_cfg, run.tenant, setup)
                 app = create_app(
                     setup_cfg,
                     served,
                     model_dir,
                     vllm.url,
-                    store,
+                    database,
                     vllm_api_key=vllm.api_key,
                     replicas=vllm.replicas,
                 )
@@ -95,12 +98,16 @@ def _with_key(cfg: ServeConfig, tenant: str, key: str) -> ServeConfig:
     return cfg.model_copy(update={"tenants": {**cfg.tenants, tenant: keyed}})
 
 
-def _assignments(settings: Settings, scratch: Path, tenant: str, setup: Setup) -> AssignmentStore:
-    """The data dir's assignments, in a scratch copy; a set-up that names an adapter overrides them."""
-    persisted = AssignmentStore.in_data_dir(settings.data_dir).read()
-    store = AssignmentStore(scratch / "assignments.json")
-    for name, ref in persisted.items():
-        if name == tenant and ("adapter" in setup.tenant or "default_adapter" in setup.model):
-            continue
-        store.set(name, ref)
-    return store
+def _scratch_state(
+    settings: Settings, scratch: Path, cfg: ServeConfig, tenant: str, setup: Setup
+) -> Database:
+    """A scratch state database with the set-up's tenants and the data dir's adapter assignment of the
+    tenant, unless the set-up names an adapter itself: the eval never changes the real one."""
+    database = Database(f"sqlite:///{scratch / 'state.db'}")
+    database.migrate()
+    TenantDirectory(TenantStore(database)).sync_config(cfg)
+    persisted = AssignmentStore(Database.of(settings)).read()
+    overridden = "adapter" in setup.tenant or "default_adapter" in setup.model
+    if tenant in persisted and not overridden:
+        AssignmentStore(database).set(tenant, persisted[tenant])
+    return database

@@ -23,6 +23,7 @@ from ragserve.service.app import create_app
 from ragserve.service.config import ServeConfig
 from ragserve.service.limits import server_limits
 from ragserve.settings import Settings
+from ragserve.state.database import Database
 
 __all__ = ["serve_until_stopped"]
 
@@ -83,7 +84,7 @@ def _check_adapters(cfg: ServeConfig, settings: Settings, model_dir: Path) -> No
     """Every tenant's adapter is validated before anything starts, so a bad one is a one-line error."""
     registry = AdapterRegistry(settings.adapters_root)
     base_name = served_base_name(cfg.model.base)
-    for tenant, ref in AssignmentStore.in_data_dir(settings.data_dir).effective(cfg.adapters()).items():
+    for tenant, ref in AssignmentStore(Database.of(settings)).effective(cfg.adapters()).items():
         if ref:
             try:
                 validate_on_base(registry.resolve(ref), base_name, model_dir, settings)

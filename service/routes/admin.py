@@ -13,7 +13,7 @@ from pydantic import AfterValidator, Field
 
 from ragserve import __version__
 from ragserve.adapters.listing import list_adapters
-from ragserve.errors import AuthError, InvalidRequestError, InvalidTenantError, PageNotFoundError
+from ragserve.errors import AuthError, InvalidRequestError, PageNotFoundError
 from ragserve.service.auth import bearer_matches
 from ragserve.service.deps import StateDep
 from ragserve.service.paths import MAX_PATH_CHARS, RequestPath, checked_path
@@ -51,17 +51,18 @@ class ReindexRequest(RequestBody):
 @router.post("/reindex")
 async def reindex(body: ReindexRequest, state: StateDep) -> dict[str, Any]:
     """Re-indexes the tenant's configured docs folder, and no other."""
-    tenant = state.config.tenants.get(body.tenant)
-    if tenant is None:
-        raise InvalidTenantError(f"unknown tenant {body.tenant!r}")
+    tenant = await asyncio.to_thread(state.tenants.get, body.tenant)
+    if tenant.docs is None:
+        raise InvalidRequestError(f"tenant {body.tenant} has no docs folder on the server", param="tenant")
     if body.docs is not None and Path(body.docs).resolve() != tenant.docs.resolve():
         raise InvalidRequestError(
             f"{body.docs}: the service re-indexes only {body.tenant}'s configured docs folder, {tenant.docs}",
             param="docs",
         )
-    # After a model or chunking change, the rebuilt index goes live once it holds every configured tenant.
+    # After a model or chunking change, the rebuilt index goes live once it holds every tenant with a folder.
+    folders = [t.name for t in await asyncio.to_thread(state.tenants.all) if t.docs is not None]
     run = state.ingest.reindexer().run
-    report = await asyncio.to_thread(run, tenant.docs, body.tenant, tenants=state.config.tenants)
+    report = await asyncio.to_thread(run, tenant.docs, body.tenant, tenants=folders)
     return report.to_json()
 
 
@@ -79,12 +80,6 @@ async def assign_adapter(tenant: str, body: AdapterRequest, state: StateDep) -> 
         "adapter": version.ref if version else "",
         "served_name": version.served_name if version else state.base_name,
     }
-
-
-@router.get("/tenants")
-async def tenant_adapters(state: StateDep) -> dict[str, Any]:
-    """Each tenant's current adapter."""
-    return {"tenants": state.adapters.assignments()}
 
 
 @router.get("/adapters")
@@ -118,4 +113,7 @@ async def openapi(state: StateDep) -> dict[str, Any]:
 
 @cache
 def _schema() -> dict[str, Any]:
-    return get_openapi(title="ragserve admin API", version=__version__, routes=router.routes)
+    from ragserve.service.routes import admin_tenants  # it builds on this module's require_admin
+
+    routes = [*router.routes, *admin_tenants.router.routes]
+    return get_openapi(title="ragserve admin API", version=__version__, routes=routes)

@@ -55,7 +55,7 @@ async def chat_completions(
         served = state.served_model(tenant, body.model)
         await stack.enter_async_context(state.adapters.using(served))
         prompt = await prompt_for(state, tenant, body)
-        if state.config.tenants[tenant].answer_mode == "quote" and is_plain(body):  # nothing generated
+        if state.tenants.settings(tenant).answer_mode == "quote" and is_plain(body):  # nothing generated
             return await quote_response(state, tenant, body, prompt, served, started)
         payload = vllm_payload(body, served, prompt, state, tenant)
         if body.stream:

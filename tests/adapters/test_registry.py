@@ -7,6 +7,8 @@ import pytest
 from ragserve.adapters.assignments import AssignmentStore
 from ragserve.adapters.registry import AdapterRef, AdapterRegistry, check_safe_name
 from ragserve.errors import AdapterInvalidError, AdapterNotFoundError
+from ragserve.state.database import Database
+from ragserve.state.tenants import TenantStore
 
 
 def _version(root: Path, name: str, version: str) -> Path:
@@ -75,12 +77,14 @@ def test_publish_moves_a_finished_folder_in_as_the_next_version(tmp_path: Path) 
     assert (tmp_path / "style" / "v1" / "adapter_config.json").is_file()
 
 
-def test_assignments_persist_and_override_the_config(tmp_path: Path) -> None:
-    store = AssignmentStore.in_data_dir(tmp_path)
+def test_assignments_persist_and_override_the_config(database: Database) -> None:
+    for tenant in ("acme", "globex"):
+        TenantStore(database).create(tenant, {}, None, "api")
+    store = AssignmentStore(database)
     assert store.effective({"acme": "style@v1", "globex": ""}) == {"acme": "style@v1", "globex": ""}
     store.set("acme", "style@v2")
     store.set("globex", "")
-    assert AssignmentStore.in_data_dir(tmp_path).effective({"acme": "style@v1", "globex": "x"}) == {
+    assert AssignmentStore(database).effective({"acme": "style@v1", "globex": "x"}) == {
         "acme": "style@v2",
         "globex": "",
     }

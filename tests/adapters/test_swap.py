@@ -15,6 +15,8 @@ from ragserve.adapters.registry import AdapterRegistry
 from ragserve.adapters.swap import AdapterSwitch
 from ragserve.adapters.validation import CONFIG_FILE, WEIGHTS_FILE, AdapterLimits, BaseModelInfo
 from ragserve.errors import AdapterInvalidError
+from ragserve.state.database import Database
+from ragserve.state.tenants import TenantStore
 
 MODULE = "model.layers.0.self_attn.q_proj"
 BASE = BaseModelInfo("tiny", Path("tiny"), {MODULE: (4, 4)})
@@ -60,7 +62,11 @@ def switch(tmp_path: Path) -> tuple[AdapterSwitch, FakeLoraServer]:
     _publish(root, "huge", "v1", rank=64)
     server = FakeLoraServer()
     registry = AdapterRegistry(root, bundled=None)
-    store = AssignmentStore(tmp_path / "assignments.json")
+    database = Database(f"sqlite:///{tmp_path / 'state.db'}")
+    database.migrate()
+    for tenant in ("acme", "globex"):
+        TenantStore(database).create(tenant, {}, None, "api")
+    store = AssignmentStore(database)
     return AdapterSwitch(server, registry, BASE, AdapterLimits(), store, ["acme", "globex"]), server
 
 

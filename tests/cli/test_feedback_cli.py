@@ -2,10 +2,12 @@
 and the adapter dataset loader take, warnings for what it skips, and errors that name the tenant and file."""
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import delete, insert
 from typer.testing import CliRunner
 
 from ragserve.adapters.dataset import load_dataset
@@ -15,6 +17,9 @@ from ragserve.evaluation.qa import load_qa
 from ragserve.service.feedback.record import FeedbackRecord
 from ragserve.service.feedback.store import FeedbackStore
 from ragserve.settings import Settings
+from ragserve.state.database import Database
+from ragserve.state.schema import feedback as feedback_table
+from ragserve.state.tenants import TenantStore
 from tests.service.test_feedback_store import feedback
 
 runner = CliRunner()
@@ -26,6 +31,7 @@ def stored(data_dir: Path) -> dict[str, FeedbackRecord]:
     """acme's feedback as the service stores it: a right answer to a follow-up question, a refusal and a
     wrong answer."""
     store = FeedbackStore.of(Settings(data_dir=data_dir))
+    TenantStore(Database.of(Settings(data_dir=data_dir))).create("acme", {}, None, "api")
     conversation = [
         {"role": "user", "content": "Which robot is yours?"},
         {"role": "assistant", "content": "The Roadrunner R2 [1]."},
@@ -87,23 +93,22 @@ def test_json_output_and_the_default_folder(
     assert report["skipped"] == [] and report["follow_ups"] == [stored["up"].id]
 
 
-def test_a_torn_last_line_is_skipped_with_a_warning_naming_file_and_line(
+def test_clear_deletes_what_was_exported_and_nothing_else(
     stored: dict[str, FeedbackRecord], data_dir: Path, tmp_path: Path
 ) -> None:
-    path = data_dir / "feedback" / "acme.jsonl"
-    with path.open("ab") as file:
-        file.write(b'{"id": "fb-torn", "rating": "up", "ans')
-    result = _export("--out", str(tmp_path))
+    result = _export("--out", str(tmp_path), "--clear")
     assert result.exit_code == 0, result.output
-    assert f"warning: skipped {path}:4: not JSON" in result.stderr and "a torn last line" in result.stderr
-    assert "acme: feedback records: 3, in" in result.stdout
+    assert "cleared 3 exported records from the store" in result.stdout
+    assert (tmp_path / "qa.jsonl").read_text().count("\n") == 2
+    again = _export("--out", str(tmp_path / "again"))
+    assert again.exit_code == 1 and "no feedback for tenant 'acme'" in again.stderr
 
 
 @pytest.mark.parametrize(
     ("tenant", "message"),
     [
-        ("initech", "error: no feedback for tenant 'initech': {data}/feedback/initech.jsonl does not exist "
-         "(tenants with feedback in {data}/feedback: acme)"),
+        ("initech", "error: no feedback for tenant 'initech' in sqlite:///{data}/state.db "
+         "(tenants with feedback: acme)"),
         ("../acme", "error: invalid tenant '../acme'"),
     ],
 )  # fmt: skip
@@ -116,12 +121,18 @@ def test_an_unknown_tenant_is_an_error_naming_it_and_the_file(
     assert "Traceback" not in result.output
 
 
-def test_a_file_with_no_readable_record_is_an_error(data_dir: Path) -> None:
-    path = data_dir / "feedback" / "acme.jsonl"
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"{oops\n")
+def test_a_store_with_no_readable_record_is_an_error(
+    stored: dict[str, FeedbackRecord], data_dir: Path
+) -> None:
+    database = Database.of(Settings(data_dir=data_dir))
+    with database.begin() as connection:  # as an older or newer ragserve might have stored it
+        connection.execute(delete(feedback_table))
+        connection.execute(
+            insert(feedback_table).values(
+                id="fb-bad", tenant="acme", created_at=datetime.now(UTC), size=15, record={"id": "fb-bad"}
+            )
+        )
     result = _export()
     assert result.exit_code == 1
-    assert f"no readable feedback for tenant 'acme' in {path} (1 lines skipped" in " ".join(
-        result.stderr.split()
-    )
+    assert "no readable feedback for tenant 'acme' in sqlite:///" in result.stderr
+    assert "(1 records skipped: fb-bad: " in " ".join(result.stderr.split())

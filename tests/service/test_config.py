@@ -1,3 +1,4 @@
+import asyncio
 import hashlib
 from pathlib import Path
 
@@ -6,8 +7,10 @@ from typer.testing import CliRunner
 
 from ragserve.cli.main import app
 from ragserve.errors import AuthError, ConfigError
-from ragserve.service.auth import KeyRing
-from ragserve.service.config import load_config
+from ragserve.service.config import ServeConfig, load_config
+from ragserve.service.tenants import TenantDirectory
+from ragserve.state.database import Database
+from ragserve.state.tenants import TenantStore
 
 
 def _write(tmp_path: Path, body: str) -> Path:
@@ -35,21 +38,31 @@ def test_a_good_config_resolves_docs_relative_to_the_file(tmp_path: Path) -> Non
     assert config.model.base == "smollm2-135m"
 
 
-def test_keys_select_tenants_plain_or_hashed(tmp_path: Path) -> None:
-    keys = KeyRing(load_config(_write(tmp_path, GOOD)))
-    assert keys.tenant_for("Bearer k1") == "acme"
-    assert keys.tenant_for("Bearer k2") == "globex"
+def _directory(database: Database, config: ServeConfig) -> TenantDirectory:
+    """The config's tenants written to the state database, as the service does at start."""
+    directory = TenantDirectory(TenantStore(database))
+    directory.sync_config(config)
+    return directory
+
+
+def test_keys_select_tenants_plain_or_hashed(tmp_path: Path, database: Database) -> None:
+    keys = _directory(database, load_config(_write(tmp_path, GOOD)))
+    assert asyncio.run(keys.authenticate("Bearer k1")) == "acme"
+    assert asyncio.run(keys.authenticate("Bearer k2")) == "globex"
     for bad in (None, "", "Basic k1", "Bearer nope"):
         with pytest.raises(AuthError):
-            keys.tenant_for(bad)
+            asyncio.run(keys.authenticate(bad))
 
 
-def test_a_key_may_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_key_may_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: Database
+) -> None:
     body = '[tenants.acme]\napi_key_env = "ACME_KEY"\ndocs = "docs"\n'
     with pytest.raises(ConfigError, match="ACME_KEY is not set"):
         load_config(_write(tmp_path, body))
     monkeypatch.setenv("ACME_KEY", "secret")
-    assert KeyRing(load_config(_write(tmp_path, body))).tenant_for("Bearer secret") == "acme"
+    keys = _directory(database, load_config(_write(tmp_path, body)))
+    assert asyncio.run(keys.authenticate("Bearer secret")) == "acme"
 
 
 @pytest.mark.parametrize(

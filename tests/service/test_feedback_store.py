@@ -1,5 +1,6 @@
-"""The per-tenant feedback files: whole lines under concurrent appends from threads and processes, a torn line
-costs only itself, the cap refuses without touching the file, and a reader skips bad lines naming them."""
+"""Each tenant's feedback in the state database, on SQLite and on a real PostgreSQL: records with their id and
+time, every one kept under concurrent appends from threads and processes, a cap of each tenant's own that
+refuses without touching what is stored, and an older data dir's feedback files imported with nothing lost."""
 
 import json
 import multiprocessing
@@ -12,6 +13,10 @@ import pytest
 from ragserve.errors import FeedbackFullError, FeedbackNotFoundError, InvalidTenantError
 from ragserve.service.feedback.record import FeedbackRequest
 from ragserve.service.feedback.store import FeedbackStore
+from ragserve.service.legacy_import import import_legacy_files
+from ragserve.settings import Settings
+from ragserve.state.database import Database
+from ragserve.state.tenants import TenantStore
 
 
 def feedback(
@@ -27,26 +32,29 @@ def feedback(
     })  # fmt: skip
 
 
+def with_tenants(database: Database, *names: str) -> Database:
+    for name in names:
+        TenantStore(database).create(name, {}, None, "api")
+    return database
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> FeedbackStore:
-    return FeedbackStore(tmp_path / "feedback", max_bytes=1024 * 1024)
+def store(database: Database) -> FeedbackStore:
+    return FeedbackStore(with_tenants(database, "acme", "globex"), max_bytes=1024 * 1024)
 
 
-def test_each_tenant_has_its_own_file_of_records_with_id_and_time(store: FeedbackStore) -> None:
+def test_each_tenant_has_its_own_records_with_id_and_time(store: FeedbackStore) -> None:
     up = store.append("acme", feedback(comment="right", model="acme-style--v1", response_id="chatcmpl-1"))
     down = store.append("globex", feedback("down"))
     assert up.id != down.id and up.id.startswith("fb-")
-    (line,) = (store.folder / "acme.jsonl").read_text().splitlines()
-    stored = json.loads(line)
-    assert list(stored)[:3] == ["id", "created_at", "tenant"]
-    assert stored["tenant"] == "acme" and stored["comment"] == "right" and stored["model"] == "acme-style--v1"
-    assert stored["created_at"].endswith("+00:00")
+    (stored,) = store.read("acme").records
+    assert stored.tenant == "acme" and stored.comment == "right" and stored.model == "acme-style--v1"
+    assert stored.created_at.endswith("+00:00") and stored == up
     assert [r.id for r in store.read("globex").records] == [down.id]
     assert store.tenants() == ["acme", "globex"]
-    assert (store.folder / "acme.jsonl").stat().st_mode & 0o777 == 0o600
 
 
-def test_concurrent_appends_from_threads_keep_every_line_whole(store: FeedbackStore) -> None:
+def test_concurrent_appends_from_threads_keep_every_record_whole(store: FeedbackStore) -> None:
     answers = [f"Answer {i}: " + "x" * (5000 + i) for i in range(40)]
     with ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(lambda a: store.append("acme", feedback(answer=a)).id, answers))
@@ -60,50 +68,48 @@ def _answer(worker: int, i: int) -> str:
     return f"worker {worker} answer {i} " + "y" * 20_000
 
 
-def _append_many(folder: str, worker: int) -> None:
-    store = FeedbackStore(Path(folder), max_bytes=64 * 1024 * 1024)
+def _append_many(url: str, worker: int) -> None:
+    store = FeedbackStore(Database(url), max_bytes=64 * 1024 * 1024)
     for i in range(25):
         store.append("acme", feedback(answer=_answer(worker, i)))
 
 
-def test_appends_from_several_processes_never_interleave(store: FeedbackStore) -> None:
+def test_appends_from_several_processes_are_all_kept(store: FeedbackStore, database: Database) -> None:
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_append_many, args=(str(store.folder), w)) for w in range(4)]
+    url = database.url.render_as_string(hide_password=False)
+    workers = [context.Process(target=_append_many, args=(url, w)) for w in range(4)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(60)
         assert worker.exitcode == 0
     stored = store.read("acme")
-    assert not stored.skipped
     assert sorted(r.answer for r in stored.records) == sorted(
         _answer(w, i) for w in range(4) for i in range(25)
     )
 
 
-def test_an_append_after_a_torn_line_starts_a_new_line_and_keeps_the_earlier_ones(
-    store: FeedbackStore,
-) -> None:
-    first = store.append("acme", feedback())
-    path = store.path("acme")
-    with path.open("ab") as file:
-        file.write(b'{"id": "fb-torn", "rating": "u')  # a writer killed mid-line
-    after = store.append("acme", feedback("down"))
-    stored = store.read("acme")
-    assert [r.id for r in stored.records] == [first.id, after.id]
-    (skipped,) = stored.skipped
-    assert skipped.line == 2 and str(skipped).startswith(f"{path}:2: not JSON")
-
-
-def test_the_cap_refuses_an_append_and_leaves_the_file_as_it_was(tmp_path: Path) -> None:
-    store = FeedbackStore(tmp_path / "feedback", max_bytes=4096)
+def test_the_cap_refuses_an_append_and_leaves_the_records_as_they_were(database: Database) -> None:
+    store = FeedbackStore(with_tenants(database, "acme", "globex"), max_bytes=4096)
     store.append("acme", feedback(answer="a" * 1000))
     store.append("acme", feedback(answer="b" * 1000))
-    before = store.path("acme").read_bytes()
+    before = store.read("acme").records
     with pytest.raises(FeedbackFullError, match=r"acme's feedback store is full .*ragserve feedback export"):
         store.append("acme", feedback(answer="c" * 2000))
-    assert store.path("acme").read_bytes() == before
+    assert store.read("acme").records == before
     store.append("globex", feedback(answer="c" * 2000))  # the cap is each tenant's own
+    assert store.clear("acme", [r.id for r in before]) == 2
+    store.append("acme", feedback(answer="c" * 2000))  # room again, once exported and cleared
+
+
+def test_reading_a_tenant_without_feedback_names_those_with_some(store: FeedbackStore) -> None:
+    store.append("acme", feedback())
+    with pytest.raises(FeedbackNotFoundError, match=r"no feedback for tenant 'initech' in .*: acme\)"):
+        store.read("initech")
+    with pytest.raises(InvalidTenantError):
+        store.read("../acme")
+    with pytest.raises(InvalidTenantError, match="unknown tenant 'initech'"):
+        store.append("initech", feedback())
 
 
 @pytest.mark.parametrize(
@@ -111,41 +117,43 @@ def test_the_cap_refuses_an_append_and_leaves_the_file_as_it_was(tmp_path: Path)
     [
         (b"\xff\xfe\n", "not UTF-8 (byte 0)"),
         (b"{oops\n", "not JSON"),
-        (b'{"id": "fb-1"}\n', "not a feedback record: rating: Field required"),
+        (b'{"id": "fb-1"}\n', "not a feedback record"),
         (b'"just a string"\n', "not a feedback record"),
         (b'{"id": "fb-2", "created_at": "t", "tenant": "globex", "rating": "up", "answer": "a", "messages": '
          b'[{"role": "user", "content": "q"}]}\n', "a record of tenant 'globex', not 'acme'"),
         (b'{"id": "fb-3", "created_at": "t", "tenant": "acme", "rating": "up", "answer": "\\ud800", '
          b'"messages": [{"role": "user", "content": "q"}]}\n', "invalid Unicode"),
+        (b'{"id": "fb-torn", "rating": "u', "not JSON"),
     ],
 )  # fmt: skip
-def test_a_reader_skips_a_bad_line_naming_file_line_and_problem(
-    store: FeedbackStore, line: bytes, problem: str
+def test_an_older_data_dirs_feedback_file_is_imported_once_keeping_every_readable_line(
+    store: FeedbackStore,
+    database: Database,
+    data_dir: Path,
+    line: bytes,
+    problem: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    good = store.append("acme", feedback())
-    with store.path("acme").open("ab") as file:
-        file.write(line)
-    again = store.append("acme", feedback())
-    stored = store.read("acme")
-    assert [r.id for r in stored.records] == [good.id, again.id]
-    (skipped,) = stored.skipped
-    assert skipped.line == 2 and problem in skipped.problem
+    """As the files were written before the database: one JSON record a line; a bad line is logged with its
+    file and number, and kept in the file, which is moved aside, never deleted."""
+    folder = data_dir / "feedback"
+    folder.mkdir(parents=True)
+    good = [_legacy_record(f"fb-{i}", "acme") for i in range(2)]
+    text = json.dumps(good[0]).encode() + b"\n" + line + json.dumps(good[1]).encode() + b"\n"
+    if not line.endswith(b"\n"):  # a torn last line: the file ends with it
+        text = b"\n".join(json.dumps(g).encode() for g in good) + b"\n" + line
+    (folder / "acme.jsonl").write_bytes(text)
+    (folder / "initech.jsonl").write_bytes(json.dumps(_legacy_record("fb-9", "initech")).encode() + b"\n")
+    said = import_legacy_files(database, Settings(data_dir=data_dir), store)
+    assert [r.id for r in store.read("acme").records] == ["fb-0", "fb-1"]
+    assert any(problem in message and "acme.jsonl:" in message for message in caplog.messages)
+    assert (folder / "imported" / "acme.jsonl").read_bytes() == text and not (folder / "acme.jsonl").exists()
+    assert (folder / "initech.jsonl").exists()  # no such tenant yet: left for a later start
+    assert any("initech" in s and "not imported yet" in s for s in said)
+    assert import_legacy_files(database, Settings(data_dir=data_dir), store) == [said[-1]]  # nothing twice
+    assert len(store.read("acme").records) == 2
 
 
-def test_a_repeated_id_is_skipped(store: FeedbackStore) -> None:
-    store.append("acme", feedback())
-    path = store.path("acme")
-    path.write_bytes(path.read_bytes() * 2)
-    stored = store.read("acme")
-    assert len(stored.records) == 1
-    assert "is used by an earlier line" in stored.skipped[0].problem
-
-
-def test_reading_a_tenant_without_feedback_names_the_file_and_those_with_some(store: FeedbackStore) -> None:
-    store.append("acme", feedback())
-    with pytest.raises(
-        FeedbackNotFoundError, match=r"no feedback for tenant 'initech': .*initech.jsonl .*: acme"
-    ):
-        store.read("initech")
-    with pytest.raises(InvalidTenantError):
-        store.read("../acme")
+def _legacy_record(record_id: str, tenant: str) -> dict[str, Any]:
+    return {"id": record_id, "created_at": "2026-11-01T10:00:00.000+00:00", "tenant": tenant,
+            **feedback().model_dump()}  # fmt: skip

@@ -12,10 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
+from ragserve.adapters.assignments import AssignmentStore
 from ragserve.engine.vllm_client import VllmClient
 from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.config import BUNDLED_BASE
+from ragserve.settings import Settings
+from ragserve.state.database import Database
 from tests.service.conftest import ADAPTER, KEYS, Service, serve
 from tests.support.chat import post_chat, sse_data, stream_chat, user
 from tests.support.waiting import wait_until
@@ -157,13 +160,13 @@ def test_back_to_the_base_model_and_assignments_survive_a_restart(
         )  # any tenant may use any adapter
         assert _assign(service, "acme", "").json()["served_name"] == BUNDLED_BASE
         assert _chat(service, "acme") == (200, BUNDLED_BASE)
-    persisted = json.loads((tmp_path / "data" / "assignments.json").read_text())
+    persisted = AssignmentStore(Database.of(Settings(data_dir=tmp_path / "data"))).read()
     assert persisted == {"acme": "", "globex": "acme-style@v1"}
     for service in serve(tmp_path, embedder, base_model_dir, vllm.url, adapters_root):
         assert _models(service, "acme") == {"default", BUNDLED_BASE}  # not its configured v1
         assert _chat(service, "globex") == (200, ADAPTER)
-        listing = httpx.get(f"{service.url}/admin/tenants", headers=ADMIN).json()
-        assert listing == {"tenants": {"acme": "", "globex": "acme-style@v1"}}
+        listing = httpx.get(f"{service.url}/admin/tenants", headers=ADMIN).json()["tenants"]
+        assert {t["name"]: t["adapter"] for t in listing} == {"acme": "", "globex": "acme-style@v1"}
 
 
 @pytest.mark.parametrize("stream", [False, True])

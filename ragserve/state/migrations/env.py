@@ -1,0 +1,10 @@
+"""Alembic's environment: migrations run on the connection that ragserve.state.database hands over."""
+
+from alembic import context
+
+from ragserve.state.schema import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,119 @@
+"""The tables, as SQLAlchemy Core: the one description the migrations and the stores share."""
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "adapter_assignments",
+    "api_keys",
+    "documents",
+    "feedback",
+    "legacy_imports",
+    "metadata",
+    "tenants",
+]
+
+# Named constraints, so a migration can name what it changes on PostgreSQL and SQLite alike.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_TENANT = 64  # ingest/tenancy.py's limit on a tenant's name
+
+
+def _tenant_column(*, primary_key: bool = False) -> Column[str]:
+    """A tenant's name, pointing at its row: deleting the tenant deletes what hangs off it."""
+    return Column(
+        "tenant",
+        String(_TENANT),
+        ForeignKey("tenants.name", ondelete="CASCADE"),
+        primary_key=primary_key,
+        nullable=False,
+        index=not primary_key,
+    )
+
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("name", String(_TENANT), primary_key=True),
+    # The tenant's settings (system prompt, limits, adapter, answer policy), as service/config.py's
+    # TenantSettings dumps them: validated on the way in and out, so a new setting needs no migration.
+    Column("settings", JSON, nullable=False),
+    Column("docs", Text, nullable=True),  # a docs folder on the server, for tenants from ragserve.toml
+    Column("source", String(16), nullable=False),  # "config" (ragserve.toml) or "api" (the admin API)
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    _tenant_column(),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+adapter_assignments = Table(
+    "adapter_assignments",
+    metadata,
+    _tenant_column(primary_key=True),
+    Column("ref", String(300), nullable=False),  # NAME@VERSION; "" for the base model
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # the order records arrived in
+    Column("id", String(40), nullable=False, unique=True),
+    _tenant_column(),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("size", Integer, nullable=False),  # the record's JSON in UTF-8 bytes, for the per-tenant cap
+    Column("record", JSON, nullable=False),
+)
+
+legacy_imports = Table(
+    "legacy_imports",
+    metadata,
+    Column("path", String(500), primary_key=True),  # relative to the data dir
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+    Column("detail", Text, nullable=False),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    _tenant_column(),
+    Column("filename", String(255), nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("bytes", Integer, nullable=False),
+    # in_progress (stored, waiting for or in indexing), completed, failed (with `error`), or deleting
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("chunks", Integer, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant", "sha256"),  # the same bytes twice are one document: indexed once
+)
