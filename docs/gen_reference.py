@@ -22,7 +22,7 @@ from typer.cli import get_docs_for_click
 from ragserve.cli.main import app as cli_app
 from ragserve.service.app import create_app
 from ragserve.service.config import ModelConfig, PromptConfig, TenantConfig, load_config
-from ragserve.service.routes import admin
+from ragserve.service.routes import admin, admin_tenants
 from ragserve.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +50,7 @@ def http_page() -> str:
     public = create_app(load_config(DEMO_CONFIG), settings, ROOT, "http://127.0.0.1:1")
     admin_app = FastAPI(title="ragserve admin API", version=public.version)
     admin_app.include_router(admin.router)
+    admin_app.include_router(admin_tenants.router)
     return (
         "# HTTP API\n\n"
         "Generated from the app's own OpenAPI schema. A running service serves the same at `/openapi.json`"

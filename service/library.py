@@ -26,13 +26,20 @@ from ragserve.ingest.runtime import IngestRuntime
 from ragserve.ingest.sources import FORMATS
 from ragserve.state.documents import DocumentRow, DocumentStore
 
-__all__ = ["DocumentLibrary", "safe_filename"]
+__all__ = ["DocumentLibrary", "safe_filename", "upload_folders"]
 
 log = logging.getLogger("ragserve.ingest")
 
 _EXTENSION = {fmt: ext for ext, fmt in reversed(FORMATS.items())}  # each format's first extension
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
 MAX_NAME = 200
+
+
+def upload_folders(root: Path) -> dict[str, Path]:
+    """Each tenant with uploads, and the folder that holds them (`DocumentLibrary.folder`)."""
+    if not root.is_dir():
+        return {}
+    return {p.name: p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")}
 
 
 def safe_filename(name: str, fmt: str) -> str:
@@ -58,7 +65,7 @@ class DocumentLibrary:
         self._workers: dict[str, asyncio.Task[None]] = {}
 
     def folder(self, tenant: str) -> Path:
-        return self.root / tenant
+        return self.root / tenant  # what upload_folders lists
 
     def source_of(self, document: DocumentRow) -> str:
         """The document's id in the index, and in citations: `<document id>/<name>` (a safe_filename)."""
@@ -104,11 +111,6 @@ class DocumentLibrary:
         """At start: every tenant with documents waiting (a restart mid-indexing) gets its run."""
         for tenant in await asyncio.to_thread(self.store.tenants_with_work):
             self.schedule(tenant)
-
-    async def idle(self, tenant: str) -> None:
-        """Until the tenant's scheduled runs are done (for tests and for erasure)."""
-        while (task := self._workers.get(tenant)) is not None:
-            await asyncio.shield(task)
 
     @asynccontextmanager
     async def holding(self, tenant: str) -> AsyncIterator[None]:

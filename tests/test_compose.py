@@ -16,7 +16,13 @@ from ragserve.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # What compose refuses to start without: a variable it reads as ${NAME:?message}.
-REQUIRED = ("RAGSERVE_CONFIG_DIR", "RAGSERVE_ADMIN_KEY", "RAGSERVE_QDRANT_API_KEY", "RAGSERVE_VLLM_API_KEY")
+REQUIRED = (
+    "RAGSERVE_CONFIG_DIR",
+    "RAGSERVE_ADMIN_KEY",
+    "RAGSERVE_QDRANT_API_KEY",
+    "RAGSERVE_VLLM_API_KEY",
+    "RAGSERVE_POSTGRES_PASSWORD_FILE",
+)
 PEERS = ("qdrant-1", "qdrant-2", "qdrant-3")  # the `cluster` profile's Qdrant nodes
 CLUSTER_SETTINGS = (
     "qdrant_shard_number",
@@ -51,7 +57,7 @@ def _has_compose() -> bool:
 def test_the_file_is_a_valid_compose_file() -> None:
     """With no compose CLI (as on the CI machines) the parse and the wiring tests below stand in for it."""
     compose = _compose()
-    assert set(compose) == {"name", "services", "volumes"}
+    assert set(compose) == {"name", "services", "secrets", "volumes"}
     if not _has_compose():
         return
     result = subprocess.run(
@@ -76,10 +82,11 @@ def test_services_and_the_ingest_profile() -> None:
 
 def test_every_long_running_service_has_a_healthcheck_and_the_api_waits_for_them() -> None:
     services = _compose()["services"]
-    for name in ("qdrant", "vllm", "api"):
+    for name in ("postgres", "qdrant", "vllm", "api"):
         assert services[name]["healthcheck"]["test"], name
     peer = {"condition": "service_healthy", "required": False}  # waited for when the cluster profile runs
     assert services["api"]["depends_on"] == {
+        "postgres": {"condition": "service_healthy"},
         "qdrant": {"condition": "service_healthy"},
         **dict.fromkeys(PEERS, peer),
         "vllm": {"condition": "service_healthy"},
@@ -122,7 +129,9 @@ def test_the_api_is_configured_from_the_environment_and_reaches_the_others_by_na
     assert env["RAGSERVE_ADMIN_KEY"].startswith("${RAGSERVE_ADMIN_KEY:?")
     assert compose["services"]["api"]["ports"] == ["8000:8000"]
     assert "--port" in compose["services"]["api"]["command"]
-    assert set(compose["volumes"]) == {"qdrant-data", "models", "adapters"} | {f"{p}-data" for p in PEERS}
+    assert set(compose["volumes"]) == {"qdrant-data", "models", "adapters", "postgres-data", "documents"} | {
+        f"{p}-data" for p in PEERS
+    }
     # vLLM loads adapters from the paths the API names, so both mount the registry at the same place.
     assert env["RAGSERVE_ADAPTERS_DIR"] == "/adapters"
     assert "adapters:/adapters" in compose["services"]["api"]["volumes"]
@@ -151,6 +160,24 @@ def test_qdrant_wants_a_key_and_the_api_and_ingest_send_the_same_one() -> None:
     assert _required(services["qdrant"]["environment"]["QDRANT__SERVICE__API_KEY"], "RAGSERVE_QDRANT_API_KEY")
     for name in ("api", "ingest"):
         assert _required(services[name]["environment"]["RAGSERVE_QDRANT_API_KEY"], "RAGSERVE_QDRANT_API_KEY")
+
+
+def test_the_state_database_takes_its_password_from_a_secret_and_the_api_waits_for_it() -> None:
+    compose = _compose()
+    postgres, api = compose["services"]["postgres"], compose["services"]["api"]
+    assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert "POSTGRES_PASSWORD" not in postgres["environment"] and "ports" not in postgres
+    assert _required(compose["secrets"]["postgres_password"]["file"], "RAGSERVE_POSTGRES_PASSWORD_FILE")
+    env = api["environment"]
+    assert env["RAGSERVE_DATABASE_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert "postgres_password" in api["secrets"] and "postgres_password" in postgres["secrets"]
+    assert api["depends_on"]["postgres"] == {"condition": "service_healthy"}
+    password_file = ROOT / "pyproject.toml"  # any readable file: the settings put its text in the URL
+    settings = Settings(database_url=env["RAGSERVE_DATABASE_URL"], database_password_file=password_file)
+    assert settings.state_url.startswith("postgresql://ragserve:") and settings.state_url.endswith(
+        "@postgres:5432/ragserve"
+    )
+    assert "documents:/data/documents" in api["volumes"]  # uploads outlive the container
 
 
 def test_vllm_wants_a_key_and_the_api_sends_the_same_one() -> None:

@@ -26,6 +26,7 @@ from ragserve.engine.vllm_process import VllmProcess, VllmSpec, free_port, start
 from ragserve.errors import ConfigError, UpstreamError
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.service.config import ServeConfig
+from ragserve.service.library import upload_folders
 from ragserve.service.limits import server_limits
 from ragserve.settings import Settings
 
@@ -174,11 +175,15 @@ def check_ports_free(settings: Settings) -> None:
 
 
 def index_tenants(cfg: ServeConfig, settings: Settings, say: Say) -> None:
-    """Re-indexes every tenant's docs folder: only what changed is embedded again. After a model or
-    chunking change the new index is built beside the old one and goes live once all tenants are in it."""
+    """Re-indexes every tenant's docs folder, and every tenant's uploads: only what changed is embedded again.
+    After a model or chunking change the new index is built beside the old one and goes live once all
+    tenants are in it."""
+    folders = {name: tenant.docs for name, tenant in cfg.tenants.items()}
+    uploads = upload_folders(settings.documents_dir)
+    required = [*folders, *uploads]
     with IngestRuntime.open(settings) as runtime:
-        for name, tenant in cfg.tenants.items():
-            report = runtime.reindexer().run(tenant.docs, name, tenants=cfg.tenants)
+        for name, folder in [*folders.items(), *uploads.items()]:
+            report = runtime.reindexer().run(folder, name, tenants=required)
             counts = f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged"
             say(f"indexed {name}: {counts}, {len(report.skipped)} skipped{_INDEX_NOTES[report.index]}")
             for skipped in report.skipped:

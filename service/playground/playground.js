@@ -505,9 +505,7 @@ async function loadAdmin(event) {
       el("thead", {}, el("tr", {}, ...["version", "created", "eval", "tenants"].map((h) => el("th", { text: h })))),
       el("tbody", {}, ...rows),
     );
-    const tenantRows = Object.entries(tenants.tenants || {}).map(([tenant, current]) =>
-      tenantRow(key, tenant, current, versions),
-    );
+    const tenantRows = (tenants.tenants || []).map((tenant) => tenantRow(key, tenant.name, tenant.adapter, versions));
     panel.replaceChildren(
       el("h2", { text: "Tenants" }),
       el(

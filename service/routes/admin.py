@@ -16,6 +16,7 @@ from ragserve.adapters.listing import list_adapters
 from ragserve.errors import AuthError, InvalidRequestError, PageNotFoundError
 from ragserve.service.auth import bearer_matches
 from ragserve.service.deps import StateDep
+from ragserve.service.library import upload_folders
 from ragserve.service.paths import MAX_PATH_CHARS, RequestPath, checked_path
 from ragserve.service.schemas import RequestBody
 from ragserve.settings import Settings
@@ -59,8 +60,9 @@ async def reindex(body: ReindexRequest, state: StateDep) -> dict[str, Any]:
             f"{body.docs}: the service re-indexes only {body.tenant}'s configured docs folder, {tenant.docs}",
             param="docs",
         )
-    # After a model or chunking change, the rebuilt index goes live once it holds every tenant with a folder.
+    # After a model or chunking change, the rebuilt index goes live once it holds every tenant with documents.
     folders = [t.name for t in await asyncio.to_thread(state.tenants.all) if t.docs is not None]
+    folders += upload_folders(state.settings.documents_dir)
     run = state.ingest.reindexer().run
     report = await asyncio.to_thread(run, tenant.docs, body.tenant, tenants=folders)
     return report.to_json()

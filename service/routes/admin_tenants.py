@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import Field
+from pydantic import Field, ValidationError
 
-from ragserve.errors import InvalidRequestError
+from ragserve.errors import InvalidRequestError, validation_problems
 from ragserve.ingest.tenancy import check_tenant
 from ragserve.service.config import TenantSettings
 from ragserve.service.deps import StateDep
@@ -54,8 +54,9 @@ class NewTenant(TenantChanges):
 
 
 def _tenant_json(state: ServiceState, tenant: Tenant) -> dict[str, Any]:
-    version = state.adapters.current(tenant.name)
-    return {**tenant.to_json(), "adapter": version.ref if version else tenant.settings.adapter}
+    """The tenant, its `adapter` the one it is served with now ("" for the base model)."""
+    serving = state.adapters.assignments().get(tenant.name, tenant.settings.adapter)
+    return {**tenant.to_json(), "adapter": serving}
 
 
 async def _assign(state: ServiceState, tenant: str, ref: str) -> None:
@@ -76,7 +77,10 @@ async def create_tenant(body: NewTenant, state: StateDep) -> dict[str, Any]:
     answer, once."""
     name = check_tenant(body.name)
     changes = body.model_dump(exclude={"name", "key"}, exclude_none=True)
-    settings = TenantSettings.model_validate(changes)
+    try:
+        settings = TenantSettings.model_validate(changes)
+    except ValidationError as exc:  # what the body's own types leave to the settings: an adapter's name
+        raise InvalidRequestError(validation_problems(exc)) from None
     tenant = await asyncio.to_thread(state.tenants.create, name, settings)
     state.tenants.remember(tenant)
     if settings.adapter:

@@ -3,7 +3,6 @@ naming the field; concurrent posts all land whole; a full store is a 429 that ke
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,8 +33,10 @@ def _post(service: Service, body: object, key: str | None = KEYS["acme"]) -> htt
 
 
 def _stored(service: Service, tenant: str) -> list[dict[str, Any]]:
-    path = service.data_dir / "feedback" / f"{tenant}.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    """The tenant's records as the state database holds them, oldest first."""
+    if tenant not in service.state.feedback.tenants():
+        return []
+    return [r.model_dump() for r in service.state.feedback.read(tenant).records]
 
 
 def test_feedback_is_stored_for_the_tenant_whose_key_sent_it(feedback_service: Service) -> None:
@@ -124,12 +125,11 @@ def test_twenty_concurrent_posts_are_all_stored_whole(feedback_service: Service)
         assert stored[response.json()["id"]]["answer"] == body["answer"]
 
 
-def test_a_full_store_is_a_429_that_keeps_every_line_it_holds(feedback_service: Service) -> None:
-    path: Path = feedback_service.data_dir / "feedback" / "globex.jsonl"
-    original = path.read_bytes() if path.exists() else b""
+def test_a_full_store_is_a_429_that_keeps_every_record_it_holds(feedback_service: Service) -> None:
+    original = _stored(feedback_service, "globex")
+    taken: list[str] = []
     try:
         big = {**BODY, "answer": "g" * 30_000}
-        taken = []
         for _ in range(CAP // 30_000 + 2):
             response = _post(feedback_service, big, KEYS["globex"])
             if response.status_code != 201:
@@ -141,9 +141,8 @@ def test_a_full_store_is_a_429_that_keeps_every_line_it_holds(feedback_service: 
         assert error["type"] == "insufficient_quota"
         assert "globex's feedback store is full" in error["message"]
         assert "ragserve feedback export" in error["message"]
-        lines = path.read_bytes()
-        assert len(lines) <= CAP and lines.startswith(original) and lines.endswith(b"\n")
-        assert [r["id"] for r in _stored(feedback_service, "globex")][-len(taken) :] == taken
+        stored = _stored(feedback_service, "globex")
+        assert stored[: len(original)] == original and [r["id"] for r in stored[len(original) :]] == taken
         assert _post(feedback_service, BODY, KEYS["acme"]).status_code == 201  # acme's store is its own
     finally:
-        path.write_bytes(original)
+        feedback_service.state.feedback.clear("globex", taken)

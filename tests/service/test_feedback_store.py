@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from ragserve.adapters.assignments import AssignmentStore
 from ragserve.errors import FeedbackFullError, FeedbackNotFoundError, InvalidTenantError
 from ragserve.service.feedback.record import FeedbackRequest
 from ragserve.service.feedback.store import FeedbackStore
@@ -157,3 +158,19 @@ def test_an_older_data_dirs_feedback_file_is_imported_once_keeping_every_readabl
 def _legacy_record(record_id: str, tenant: str) -> dict[str, Any]:
     return {"id": record_id, "created_at": "2026-11-01T10:00:00.000+00:00", "tenant": tenant,
             **feedback().model_dump()}  # fmt: skip
+
+
+def test_an_older_data_dirs_adapter_assignments_are_imported_once(database: Database, data_dir: Path) -> None:
+    """Those of tenants the database knows; one assigned since, through the database, is newer and kept."""
+    with_tenants(database, "acme", "globex", "initech")
+    store = FeedbackStore(database, max_bytes=1024)
+    AssignmentStore(database).set("initech", "style@v3")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    legacy = {"acme": "style@v1", "globex": "", "initech": "style@v2", "gone": "style@v1"}
+    (data_dir / "assignments.json").write_text(json.dumps(legacy))
+    (said,) = import_legacy_files(database, Settings(data_dir=data_dir), store)
+    assert "imported 3 assignments; left out, no such tenant: gone" in said
+    assert AssignmentStore(database).read() == {"acme": "style@v1", "globex": "", "initech": "style@v3"}
+    assert json.loads((data_dir / "assignments.json.imported").read_text()) == legacy
+    assert not (data_dir / "assignments.json").exists()
+    assert import_legacy_files(database, Settings(data_dir=data_dir), store) == []

@@ -242,12 +242,12 @@ def test_thumbs_up_is_stored_and_exported(page: Page, playground_service: Servic
     page.get_by_test_id("thumbs-up").last.click()
     expect(page.get_by_test_id("feedback-status").last).to_contain_text("thanks")
 
-    stored = (playground_service.data_dir / "feedback" / "globex.jsonl").read_text().splitlines()
-    record = json.loads(stored[-1])
+    feedback = playground_service.state.feedback
+    record = feedback.read("globex").records[-1].model_dump()
     assert record["rating"] == "up" and record["comment"] == "right, and cited"
     assert record["messages"][-1]["content"].startswith("How many days")
     assert record["answer"] == page.get_by_test_id("answer").last.text_content()
-    assert not (playground_service.data_dir / "feedback" / "acme.jsonl").exists()
+    assert "acme" not in feedback.tenants()
 
     # Exported as a labelled question that `ragserve eval answers` loads, accepting the answer it was given.
     out = tmp_path / "export"

@@ -11,15 +11,34 @@ from typing import Any
 import httpx
 import pytest
 
+from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.blue_green import Collections
+from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.ingest.index import QdrantIndex
 from ragserve.state.database import Database
 from ragserve.state.schema import metadata
-from tests.service.conftest import KEYS, Service, service_fixture
+from tests.service.conftest import KEYS, Service, serve
 from tests.support.chat import bearer, post_chat, user
+from tests.support.postgres import PostgresServer
 from tests.support.servers import ADMIN_KEY
 
-tenants_service = service_fixture("tenants")
+
+@pytest.fixture(scope="module")
+def tenants_service(
+    tmp_path_factory: pytest.TempPathFactory,
+    embedder: DenseEmbedder,
+    base_model_dir: Path,
+    vllm: VllmProcess,
+    adapters_root: Path,
+    postgres: PostgresServer,
+) -> Iterator[Service]:
+    """A service whose state is in a real PostgreSQL (the documents tests' is SQLite, the default)."""
+    root = tmp_path_factory.mktemp("tenants")
+    yield from serve(
+        root, embedder, base_model_dir, vllm.url, adapters_root, database_url=postgres.new_database()
+    )
+
+
 ADMIN = bearer(ADMIN_KEY)
 QUESTION = {"messages": user("How long does the battery last?"), "max_tokens": 4}
 
