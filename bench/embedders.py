@@ -69,8 +69,7 @@ def score(retriever: Retriever, queries: list[dict[str, str]], mode: str) -> dic
 def evaluate(model: str, work: Path, sets: dict[str, list[dict[str, str]]], readmes: Path) -> dict[str, Any]:
     settings = Settings(data_dir=work / model, embedding_model=model)
     embedder = DenseEmbedder.load(model, settings.models_dir, settings.embed_batch_size)
-    with IngestRuntime.open(settings) as rt:
-        rt.embedder = embedder
+    with IngestRuntime.open(settings, embedder) as rt:
         reindexer = rt.reindexer()
         reindexer.run(ROOT / "examples" / "acme" / "docs", "acme")
         reindexer.run(ROOT / "examples" / "globex" / "docs", "globex")

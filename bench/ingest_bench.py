@@ -31,8 +31,7 @@ TENANT = "bench"
 
 
 def _runtime(data_dir: Path, embedder: DenseEmbedder) -> IngestRuntime:
-    rt = IngestRuntime.open(Settings(data_dir=data_dir))
-    rt.embedder = embedder
+    rt = IngestRuntime.open(Settings(data_dir=data_dir), embedder)
     return rt
 
 

@@ -1,6 +1,7 @@
 """Dense embeddings from a sentence-transformers model, loaded offline."""
 
 import os
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -18,6 +19,8 @@ from ragserve.errors import ModelNotFoundError
 from ragserve.ingest.model_packages import resolve_model_dir
 
 __all__ = ["DenseEmbedder", "Embedder"]
+
+_SLICE = 16
 
 # Loading bars and "sequence longer than the model" notes are noise here: the chunker counts tokens itself.
 hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
@@ -55,19 +58,34 @@ class DenseEmbedder:
         if max_seq_length is None:
             raise ModelNotFoundError(f"{model_dir}: the model does not say its maximum sequence length")
         self.max_tokens: int = max_seq_length - 2
+        # The fast tokenizer is not safe from two threads at once (a query's embedding beside an upload's
+        # indexing failed with "Unable to create tensor"): one call at a time, in slices of `_SLICE` texts,
+        # so a query waits for one slice of a long batch at most.
+        self._lock = threading.Lock()
 
     @classmethod
     def load(cls, name_or_path: str, cache: Path, batch_size: int = 64) -> "DenseEmbedder":
         return cls(name_or_path, resolve_model_dir(name_or_path, cache), batch_size)
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer.tokenize(text))
+        with self._lock:
+            return len(self.tokenizer.tokenize(text))
 
     def embed_documents(self, texts: list[str]) -> npt.NDArray[np.float32]:
-        vectors = self._model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        parts = []
+        for start in range(0, len(texts), _SLICE):
+            with self._lock:
+                parts.append(
+                    self._model.encode(
+                        texts[start : start + _SLICE],
+                        batch_size=self.batch_size,
+                        normalize_embeddings=True,
+                        convert_to_numpy=True,
+                    )
+                )
+        return np.asarray(np.concatenate(parts), dtype=np.float32)
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0].tolist()  # type: ignore[no-any-return]

@@ -48,6 +48,15 @@ class IngestRuntime:
         s = self.settings
         return DenseEmbedder.load(s.embedding_model, s.models_dir, s.embed_batch_size)
 
+    @cached_property
+    def indexing_embedder(self) -> Embedder:
+        """The same model, loaded a second time for indexing (chunking's token counts and the embedding), so a
+        query's embedding never queues behind an upload's batch; a given embedder serves both."""
+        if self._given_embedder is not None:
+            return self._given_embedder
+        s = self.settings
+        return DenseEmbedder.load(s.embedding_model, s.models_dir, s.embed_batch_size)
+
     def embedder_for(self, model: str) -> Embedder:
         """The settings' embedder, or another model an index was built with (loaded once, kept)."""
         own = self._given_embedder.name if self._given_embedder is not None else self.settings.embedding_model
@@ -65,18 +74,19 @@ class IngestRuntime:
 
     @cached_property
     def chunker(self) -> Chunker:
-        max_tokens = min(self.settings.chunk_tokens, self.embedder.max_tokens)
-        return Chunker(self.embedder.count_tokens, max_tokens, self.settings.chunk_overlap)
+        max_tokens = min(self.settings.chunk_tokens, self.indexing_embedder.max_tokens)
+        return Chunker(self.indexing_embedder.count_tokens, max_tokens, self.settings.chunk_overlap)
 
     @cached_property
     def spec(self) -> IndexSpec:
-        return IndexSpec(self.embedder.name, self.embedder.dim, self.chunker.params, self.sparse.params)
+        model = self.indexing_embedder
+        return IndexSpec(model.name, model.dim, self.chunker.params, self.sparse.params)
 
     def reindexer(self) -> Reindexer:
         s = self.settings
         return Reindexer(
             self.index,
-            self.embedder,
+            self.indexing_embedder,
             self.sparse,
             self.chunker,
             self.spec,

@@ -129,8 +129,7 @@ def settings(data_dir: Path) -> Settings:
 
 @pytest.fixture
 def runtime(settings: Settings, embedder: DenseEmbedder) -> Iterator[IngestRuntime]:
-    with IngestRuntime.open(settings) as rt:
-        rt.embedder = embedder  # the session's model, not a second load
+    with IngestRuntime.open(settings, embedder) as rt:  # the session's model, not a second load
         yield rt
 
 

@@ -128,7 +128,7 @@ def create(
         answer = {"tenant": directory.create(name, TenantSettings.model_validate(values)).to_json()}
         if not no_key:
             issued = directory.issue_key(name, "", None)
-            answer["key"] = {**issued.info.to_json(), "key": issued.key}
+            answer["key"] = issued.to_json()
     key = answer.get("key")
     shown = f"\nits key (shown once, keep it): {key['key']}" if key else ""
     _print(answer, json_out, f"created tenant {name}{shown}")
@@ -225,7 +225,7 @@ def issue_key(
     if answer is None:
         expires = datetime.now(UTC) + timedelta(seconds=expires_in) if expires_in else None
         issued = _directory(settings).issue_key(name, key_name, expires)
-        answer = {**issued.info.to_json(), "key": issued.key}
+        answer = issued.to_json()
     _print(answer, json_out, f"{answer['id']} for {name} (shown once, keep it): {answer['key']}")
 
 

@@ -68,6 +68,10 @@ class IssuedKey:
     info: KeyInfo
     key: str  # shown once
 
+    def to_json(self) -> dict[str, Any]:
+        """What the answer to issuing it shows, this once: its info and the key itself."""
+        return {**self.info.to_json(), "key": self.key}
+
 
 def _stamp(when: datetime | None) -> int | None:
     return int(aware(when).timestamp()) if when is not None else None

@@ -152,4 +152,4 @@ async def revoke_key(tenant: str, key_id: str, state: StateDep) -> dict[str, Any
 async def _issue(state: ServiceState, tenant: str, body: KeyRequest) -> dict[str, Any]:
     expires = datetime.now(UTC) + timedelta(seconds=body.expires_in_s) if body.expires_in_s else None
     issued = await asyncio.to_thread(state.tenants.issue_key, tenant, body.name, expires)
-    return {**issued.info.to_json(), "key": issued.key}
+    return issued.to_json()

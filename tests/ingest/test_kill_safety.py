@@ -76,8 +76,7 @@ def _kill_once_writing(proc: subprocess.Popen[bytes], store: Path, rng: random.R
 
 
 def _snapshot(settings: Settings, embedder: DenseEmbedder, docs: Path | None) -> dict[str, dict[str, Any]]:
-    with IngestRuntime.open(settings) as rt:
-        rt.embedder = embedder
+    with IngestRuntime.open(settings, embedder) as rt:
         if docs is not None:
             rt.reindexer().run(docs, "acme")
         return point_set(rt.index, "acme")

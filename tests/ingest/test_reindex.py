@@ -95,12 +95,10 @@ def test_bad_files_are_skipped_and_the_run_goes_on_without_losing_anything(
 
 def test_changing_the_embedding_model_rebuilds(settings: Settings, embedder, docs: Path) -> None:
     write(docs, "a.md", "Alpha.")
-    with IngestRuntime.open(settings) as rt:
-        rt.embedder = embedder
+    with IngestRuntime.open(settings, embedder) as rt:
         rt.reindexer().run(docs, "acme")
         old_fp = rt.spec.fingerprint
-    with IngestRuntime.open(settings) as rt:
-        rt.embedder = embedder
+    with IngestRuntime.open(settings, embedder) as rt:
         rt.spec = rt.spec.__class__("another-model", embedder.dim, rt.chunker.params, rt.sparse.params)
         assert rt.spec.fingerprint != old_fp
         report = rt.reindexer().run(docs, "acme")
