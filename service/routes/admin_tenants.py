@@ -2,7 +2,6 @@
 issue, list and revoke its keys. Behind the admin key (routes/admin.py), live: nothing restarts."""
 
 import asyncio
-import logging
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -20,8 +19,6 @@ from ragserve.service.state import ServiceState
 from ragserve.service.tenants import Tenant
 
 __all__ = ["router"]
-
-log = logging.getLogger("ragserve.service")
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 

@@ -9,10 +9,13 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from ragserve.adapters.assignments import AssignmentStore
 from ragserve.adapters.validation import SERVED_TARGET_MODULES
 from ragserve.cli.main import app
 from ragserve.engine.vllm_process import VllmProcess
 from ragserve.launch import registration
+from ragserve.settings import Settings
+from ragserve.state.database import Database
 from tests.service.conftest import KEYS, Service, tenant_docs
 
 runner = CliRunner()
@@ -127,7 +130,7 @@ def test_assign_without_a_service_persists_and_list_shows_it(
     result = runner.invoke(app, ["adapters", "assign", "acme", "tiny@v1", "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert "acme now uses tiny@v1 (from the service's next start)" in result.stdout
-    assert json.loads((data_dir / "assignments.json").read_text()) == {"acme": "tiny@v1"}
+    assert AssignmentStore(Database.of(Settings(data_dir=data_dir))).read() == {"acme": "tiny@v1"}
     listing = json.loads(runner.invoke(app, ["adapters", "list", "--json"]).stdout)
     (entry,) = listing["adapters"]
     assert entry["name"] == "tiny"
