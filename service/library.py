@@ -162,17 +162,17 @@ class DocumentLibrary:
                 for inner in child.iterdir():  # a temporary file a kill left, say
                     if inner.name != row.filename:
                         _remove(inner)
-            missing = [row for row in live.values() if not (folder / self.source_of(row)).is_file()]
+            missing = {i for i, row in live.items() if not (folder / self.source_of(row)).is_file()}
         # Uploads made from here on are scanned by this run or the next; their status is the next run's.
-        for row in missing:  # its bytes never reached the disk: a kill between the row and the write
+        for document_id in missing:  # its bytes never reached the disk: a kill between the row and the write
             self.store.finish(
-                tenant, row.id, "failed", "the upload was interrupted: upload the file again", 0
+                tenant, document_id, "failed", "the upload was interrupted: upload the file again", 0
             )
         report = self.ingest.reindexer().run(folder, tenant)
         reasons = {skipped.path: skipped.reason for skipped in report.skipped}
         states = self.ingest.index.document_states(tenant)
         for row in live.values():
-            if row in missing:
+            if row.id in missing:
                 continue
             source = self.source_of(row)
             if source in reasons:

@@ -91,7 +91,6 @@ class TenantDirectory:
                 log.warning(
                     "tenant %s is no longer in the config file: its key from the file is refused", row.name
                 )
-        for row in self.store.all():
             self._settings[row.name] = Tenant(row).settings
 
     # -- requests --

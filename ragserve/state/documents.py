@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import RowMapping, delete, insert, select, update
+from sqlalchemy import ColumnElement, RowMapping, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ragserve.errors import DocumentNotFoundError
@@ -86,17 +86,10 @@ class DocumentStore:
 
     def get(self, tenant: str, document_id: str) -> DocumentRow:
         """The tenant's document (not one being deleted); DocumentNotFoundError for any other id."""
-        with self._db.connect() as connection:
-            row = connection.execute(
-                select(documents).where(
-                    documents.c.tenant == tenant,
-                    documents.c.id == document_id,
-                    documents.c.status != "deleting",
-                )
-            ).first()
-        if row is None:
+        found = self._live_one(tenant, documents.c.id == document_id)
+        if found is None:
             raise DocumentNotFoundError(f"no document {document_id!r}")
-        return _row(row._mapping)
+        return found
 
     def all(self, tenant: str, *, deleting: bool = False) -> list[DocumentRow]:
         query = select(documents).where(documents.c.tenant == tenant)
@@ -138,13 +131,13 @@ class DocumentStore:
             )
 
     def _by_hash(self, tenant: str, sha256: str) -> DocumentRow | None:
+        return self._live_one(tenant, documents.c.sha256 == sha256)
+
+    def _live_one(self, tenant: str, condition: ColumnElement[bool]) -> DocumentRow | None:
+        """The tenant's live document that meets the condition, if any."""
         with self._db.connect() as connection:
             row = connection.execute(
-                select(documents).where(
-                    documents.c.tenant == tenant,
-                    documents.c.sha256 == sha256,
-                    documents.c.status != "deleting",
-                )
+                select(documents).where(documents.c.tenant == tenant, condition, _LIVE)
             ).first()
         return _row(row._mapping) if row is not None else None
 
