@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.stats import summary_ms
+from ragserve.ingest.blue_green import Collections
 from ragserve.ingest.chunking import Chunk
 from ragserve.ingest.index import IndexSpec, QdrantIndex
 from ragserve.ingest.sparse import Bm25Encoder, SparseEmbedding
@@ -159,9 +160,24 @@ def main() -> None:
     print(
         f"at {held} chunks, close, then open and count: " + "; ".join(f"{s} {v}" for s, v in reopen.items())
     )
+    erase = _erase_other(work, held)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"sizes": rows, "close_open": reopen}, indent=2) + "\n")
+    results = {"sizes": rows, "close_open": reopen, "erase_tenant": erase}
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)
+
+
+def _erase_other(work: Path, held: int) -> dict[str, float]:
+    """Erasing the other tenant from the Edge store: the delete, then the rewrite of what is left that takes
+    the deleted bytes off the disk (Collections.erase_tenant). Searches wait meanwhile."""
+    index = _open(work, "edge")
+    t0 = time.perf_counter()
+    Collections(index).erase_tenant(OTHER)
+    seconds = time.perf_counter() - t0
+    kept = index.count_chunks(TENANT)
+    index.close()
+    print(f"erasing a tenant of {held // 100} chunks beside {kept}: {seconds:.2f} s, delete and compaction")
+    return {"kept_chunks": kept, "erased_chunks": held // 100, "seconds": round(seconds, 2)}
 
 
 def _print_row(size: int, row: dict[str, dict[str, dict[str, float]]]) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 
 from qdrant_client import models as qm
 
+from ragserve.ingest.edge_store import EdgeClient
 from ragserve.ingest.index import IndexSpec, QdrantIndex
 from ragserve.ingest.sharding import check_sharding_method, tenant_shard_keys
 
@@ -139,15 +140,27 @@ class Collections:
 
     def erase_tenant(self, tenant: str) -> list[str]:
         """Deletes the tenant's points, and its built mark, from the live collection and any build beside it
-        (waiting for each delete). Returns the collections it looked in."""
+        (waiting for each delete). Returns the collections it looked in.
+
+        The embedded store then rewrites each of them without the deleted points (EdgeClient.compact), so no
+        byte of the tenant stays in its files. A Qdrant server drops them from its files when its optimizer
+        vacuums the segments and its write-ahead log moves on; every read leaves them out at once.
+        """
         with self.index.lock:
-            names = sorted(n for n in self._collection_names() if n == self.alias or self._physical.match(n))
+            names = self.physical_names()
             for name in names:
                 view = self.index.view(name)
                 view.delete_tenant(tenant)
                 if _BUILT + tenant in view.metadata():
                     self.client.update_collection(name, metadata={_BUILT + tenant: None})
+                if isinstance(self.client, EdgeClient):
+                    self.client.compact(name)
         return names
+
+    def physical_names(self) -> list[str]:
+        """The collections under the alias: the live one and any build beside it."""
+        with self.index.lock:
+            return sorted(n for n in self._collection_names() if n == self.alias or self._physical.match(n))
 
     def _switch(self, old: str, new: str) -> None:
         if old == self.alias:

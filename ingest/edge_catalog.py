@@ -68,6 +68,16 @@ class EdgeCatalog:
             sparse_vectors={n: qm.SparseVectorParams(**p) for n, p in entry["sparse_vectors"].items()},
         )
 
+    def folder(self, name: str) -> str:
+        """The folder under collections/ that holds the collection's shard: its name, until a compaction."""
+        return str(self.collections[name].get("folder", name))
+
+    def folders(self) -> set[str]:
+        return {self.folder(name) for name in self.collections}
+
+    def set_folder(self, name: str, folder: str) -> None:
+        self._save({**self.collections, name: {**self.collections[name], "folder": folder}}, self.aliases)
+
     def metadata(self, name: str) -> dict[str, Any]:
         return dict(self.collections[name]["metadata"])
 

@@ -25,6 +25,8 @@ from tests.support.documents import make_corpus, write
 
 TENANTS = {"acme": 7, "globex": 8}  # tenant -> corpus seed: two tenants with look-alike documents
 
+_VECTORS = {"dense": qm.VectorParams(size=4, distance=qm.Distance.COSINE)}
+
 
 @pytest.fixture(scope="module")
 def both(
@@ -155,8 +157,7 @@ def test_a_second_open_of_the_store_is_refused_until_the_first_closes(settings: 
 
 def test_a_collection_folder_the_catalog_does_not_name_is_removed_on_open(tmp_path: Path) -> None:
     client = EdgeClient(tmp_path)
-    vectors = {"dense": qm.VectorParams(size=4, distance=qm.Distance.COSINE)}
-    client.create_collection("kept", vectors)
+    client.create_collection("kept", _VECTORS)
     client.close()
     # What a kill between a shard's creation and the catalog's write leaves.
     half = edge.EdgeConfig(vectors={"dense": edge.EdgeVectorParams(size=4, distance=edge.Distance.Cosine)})
@@ -167,11 +168,62 @@ def test_a_collection_folder_the_catalog_does_not_name_is_removed_on_open(tmp_pa
     client.close()
 
 
+def test_compaction_leaves_no_byte_of_deleted_points_and_keeps_the_rest(tmp_path: Path) -> None:
+    client = EdgeClient(tmp_path)
+    client.create_collection("c", _VECTORS, {"bm25": qm.SparseVectorParams(modifier=qm.Modifier.IDF)})
+    client.create_payload_index("c", "tenant", qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD))
+    points = [
+        qm.PointStruct(
+            id=i,
+            vector={"dense": [1.0, float(i), 0.0, 1.0], "bm25": qm.SparseVector(indices=[i], values=[1.0])},
+            payload={"tenant": tenant, "text": f"{tenant} secret {i}"},
+        )
+        for i, tenant in enumerate(["gone-tenant", "kept-tenant"] * 50)
+    ]
+    client.upsert("c", points)
+    gone = qm.Filter(must=[qm.FieldCondition(key="tenant", match=qm.MatchValue(value="gone-tenant"))])
+    kept = qm.Filter(must=[qm.FieldCondition(key="tenant", match=qm.MatchValue(value="kept-tenant"))])
+
+    def query() -> list[qm.ScoredPoint]:
+        return client.query_points("c", [1.0, 3.0, 0.0, 1.0], "dense", query_filter=kept, limit=5).points
+
+    before = query()
+    client.delete("c", qm.FilterSelector(filter=gone))
+    assert _files_holding(tmp_path, b"gone-tenant"), "a delete alone leaves the bytes: the test sees them"
+
+    assert client.compact("c") == 50
+    assert _files_holding(tmp_path, b"gone-tenant") == []
+    after = query()
+    assert [(p.id, round(p.score, 5), p.payload) for p in after] == [
+        (p.id, round(p.score, 5), p.payload) for p in before
+    ]
+    client.close()
+    reopened = EdgeClient(tmp_path)  # the catalog names the new folder; the old one is gone
+    assert reopened.count("c").count == 50
+    assert reopened.facet("c", "tenant", exact=True).hits[0].value == "kept-tenant"
+    assert len(list((tmp_path / "collections").iterdir())) == 1
+    reopened.close()
+
+
+def test_a_compaction_killed_before_its_catalog_write_changes_nothing(tmp_path: Path) -> None:
+    client = EdgeClient(tmp_path)
+    client.create_collection("c", _VECTORS)
+    client.close()
+    half = edge.EdgeConfig(vectors={"dense": edge.EdgeVectorParams(size=4, distance=edge.Distance.Cosine)})
+    edge.EdgeShard.create(str(tmp_path / "collections" / "c.0badf00d"), half).close()
+    client = EdgeClient(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "collections").iterdir()) == ["c"]
+    client.close()
+
+
+def _files_holding(root: Path, needle: bytes) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
 def test_an_alias_switch_is_one_catalog_write(tmp_path: Path) -> None:
     client = EdgeClient(tmp_path)
-    vectors = {"dense": qm.VectorParams(size=4, distance=qm.Distance.COSINE)}
-    client.create_collection("old", vectors)
-    client.create_collection("new", vectors)
+    client.create_collection("old", _VECTORS)
+    client.create_collection("new", _VECTORS)
     create = qm.CreateAlias(collection_name="old", alias_name="live")
     client.update_collection_aliases(change_aliases_operations=[qm.CreateAliasOperation(create_alias=create)])
     with pytest.raises(ValueError, match="Collection missing not found"):
