@@ -50,6 +50,7 @@ class AdapterSwitch:
         self._in_flight: Counter[str] = Counter()
         self._retired: set[str] = set()
         self._lock = asyncio.Lock()
+        self._refused: dict[str, str] = {}  # tenant -> a version another process assigned it, refused here
         self._unloads: set[asyncio.Task[None]] = set()
 
     async def start(self, configured: dict[str, str]) -> None:
@@ -76,6 +77,7 @@ class AdapterSwitch:
     def remove_tenant(self, tenant: str) -> None:
         """A deleted tenant: its adapter is unloaded after its last request, unless another tenant uses it."""
         old = self._current.pop(tenant, None)
+        self._refused.pop(tenant, None)
         if old is not None:
             self._retire(old.served_name)
 
@@ -107,9 +109,37 @@ class AdapterSwitch:
         """Validates and loads before switching: a refused adapter leaves the tenant where it was."""
         if tenant not in self._current:
             raise InvalidTenantError(f"unknown tenant {tenant!r}")
+        return await self._switch(tenant, ref, persist=True)
+
+    async def follow(self, tenant: str, assigned: str | None) -> None:
+        """The tenant's assignment as the database holds it, read with its key: when another process that
+        shares the database assigned another version, this one loads and switches to it too, before the
+        request goes on. A version this process cannot validate or load is logged once, and the tenant
+        stays where it was here. Without a change it costs a comparison."""
+        if assigned is None or tenant not in self._current or self._serves(tenant, assigned):
+            return
+        if self._refused.get(tenant) == assigned:
+            return
+        try:
+            await self._switch(tenant, assigned, persist=False)
+        except RagserveError as exc:
+            self._refused[tenant] = assigned
+            log.error("tenant %s was assigned %s in another process; not here: %s", tenant, assigned, exc)
+
+    def _serves(self, tenant: str, ref: str) -> bool:
+        current = self._current.get(tenant)
+        return (current.ref if current is not None else "") == ref
+
+    async def _switch(self, tenant: str, ref: str, persist: bool) -> AdapterVersion | None:
         async with self._lock:
+            if not persist and self._serves(tenant, ref):  # a request before this one followed it
+                return self._current[tenant]
             new = await self._prepare(ref) if ref else None
-            await asyncio.to_thread(self._store.set, tenant, new.ref if new else "")
+            if persist:
+                await asyncio.to_thread(self._store.set, tenant, new.ref if new else "")
+            if tenant not in self._current:  # deleted meanwhile
+                raise InvalidTenantError(f"unknown tenant {tenant!r}")
+            self._refused.pop(tenant, None)
             old = self._current[tenant]
             self._current[tenant] = new  # the switch: requests from here on get the new version
             if new is not None:

@@ -25,8 +25,9 @@ async def get_tenant(
     request: Request, state: StateDep, authorization: Annotated[str | None, Header()] = None
 ) -> str:
     tenant = await state.tenants.authenticate(authorization)
-    request.state.tenant = tenant  # for the request metrics
-    return tenant
+    request.state.tenant = tenant.name  # for the request metrics
+    await state.adapters.follow(tenant.name, tenant.assigned)  # an assignment made in another process
+    return tenant.name
 
 
 TenantDep = Annotated[str, Depends(get_tenant)]

@@ -1,13 +1,13 @@
 """The tenants the service answers, live: from the state database, where ragserve.toml's tenants are written
 at start and the admin API creates, changes and deletes them.
 
-Each request's key is looked up in the database with its tenant's settings (state/tenants.py), and the
-settings are kept here for the rest of the request: a revoked key, or a changed setting, counts from the next
-request on, in every process that shares the database.
+Each request's key is looked up in the database with its tenant's settings and adapter assignment
+(state/tenants.py), and the settings are kept here for the rest of the request: a revoked key, a changed
+setting or a new assignment (followed by the adapter switch, adapters/swap.py) counts from the next request
+on, in every process that shares the database.
 """
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -25,7 +25,7 @@ from ragserve.errors import (
 )
 from ragserve.service.auth import bearer_token
 from ragserve.service.config import ServeConfig, TenantSettings
-from ragserve.state.tenants import IssuedKey, KeyInfo, TenantRow, TenantStore
+from ragserve.state.tenants import IssuedKey, KeyInfo, TenantRow, TenantStore, key_sha256
 
 __all__ = ["Tenant", "TenantDirectory"]
 
@@ -47,6 +47,7 @@ class Tenant:
             ) from None
         self.docs = Path(row.docs) if row.docs else None
         self.source = row.source
+        self.assigned = row.assigned
         self.created_at = row.created_at
         self.updated_at = row.updated_at
 
@@ -95,19 +96,20 @@ class TenantDirectory:
 
     # -- requests --
 
-    async def authenticate(self, authorization: str | None) -> str:
-        """The tenant of the request's bearer key; AuthError for a missing, unknown, revoked or expired one
-        (one message for all three, so a key's state is not told to whoever holds it)."""
+    async def authenticate(self, authorization: str | None) -> Tenant:
+        """The tenant of the request's bearer key, with its settings and adapter assignment as the database
+        holds them now; AuthError for a missing, unknown, revoked or expired key (one message for all three,
+        so a key's state is not told to whoever holds it)."""
         key = bearer_token(authorization)
         if not key:
             raise AuthError("missing API key: send 'Authorization: Bearer <key>'")
-        row = await asyncio.to_thread(self.store.tenant_for_key, hashlib.sha256(key.encode()).hexdigest())
+        row = await asyncio.to_thread(self.store.tenant_for_key, key_sha256(key))
         if row is None:
             raise AuthError("unknown API key")
         tenant = Tenant(row)
         if self._settings.get(tenant.name) != tenant.settings:
             self._remember(tenant)
-        return tenant.name
+        return tenant
 
     def settings(self, name: str) -> TenantSettings:
         """An authenticated tenant's settings, as its key's lookup read them."""

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ragserve.errors import ConflictError, InvalidTenantError
 from ragserve.state.database import Database
-from ragserve.state.schema import api_keys, tenants
+from ragserve.state.schema import adapter_assignments, api_keys, tenants
 
 __all__ = ["IssuedKey", "KeyInfo", "TenantRow", "TenantStore", "aware", "key_sha256", "now"]
 
@@ -39,6 +39,8 @@ class TenantRow:
     source: str  # "config" or "api"
     created_at: datetime
     updated_at: datetime
+    assigned: str | None = None
+    """Its adapter assignment, read with its key ("" for the base model); None: none, or not read."""
 
 
 @dataclass(frozen=True)
@@ -195,8 +197,9 @@ class TenantStore:
     def tenant_for_key(self, sha256: str) -> TenantRow | None:
         """The tenant of a live key (not revoked, not expired), with its settings; None for any other."""
         query = (
-            select(tenants)
+            select(tenants, adapter_assignments.c.ref.label("assigned"))
             .join(api_keys, api_keys.c.tenant == tenants.c.name)
+            .outerjoin(adapter_assignments, adapter_assignments.c.tenant == tenants.c.name)
             .where(
                 api_keys.c.sha256 == sha256,
                 api_keys.c.revoked_at.is_(None),
@@ -236,6 +239,7 @@ def _tenant(row: RowMapping) -> TenantRow:
         row["source"],
         aware(row["created_at"]),
         aware(row["updated_at"]),
+        row.get("assigned"),
     )
 
 

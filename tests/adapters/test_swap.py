@@ -16,7 +16,7 @@ from ragserve.adapters.swap import AdapterSwitch
 from ragserve.adapters.validation import CONFIG_FILE, WEIGHTS_FILE, AdapterLimits, BaseModelInfo
 from ragserve.errors import AdapterInvalidError
 from ragserve.state.database import Database
-from ragserve.state.tenants import TenantStore
+from ragserve.state.tenants import TenantStore, key_sha256
 
 MODULE = "model.layers.0.self_attn.q_proj"
 BASE = BaseModelInfo("tiny", Path("tiny"), {MODULE: (4, 4)})
@@ -55,19 +55,29 @@ def _publish(root: Path, name: str, version: str, rank: int = 2) -> None:
 
 
 @pytest.fixture
-def switch(tmp_path: Path) -> tuple[AdapterSwitch, FakeLoraServer]:
+def database(tmp_path: Path) -> Database:
     root = tmp_path / "registry"
     _publish(root, "style", "v1")
     _publish(root, "style", "v2")
     _publish(root, "huge", "v1", rank=64)
-    server = FakeLoraServer()
-    registry = AdapterRegistry(root, bundled=None)
     database = Database(f"sqlite:///{tmp_path / 'state.db'}")
     database.migrate()
     for tenant in ("acme", "globex"):
         TenantStore(database).create(tenant, {}, None, "api")
+    return database
+
+
+def _process(database: Database, registry_root: Path) -> tuple[AdapterSwitch, FakeLoraServer]:
+    """What one API process holds: its switch, over the shared database, and its vLLM."""
+    server = FakeLoraServer()
+    registry = AdapterRegistry(registry_root, bundled=None)
     store = AssignmentStore(database)
     return AdapterSwitch(server, registry, BASE, AdapterLimits(), store, ["acme", "globex"]), server
+
+
+@pytest.fixture
+def switch(database: Database, tmp_path: Path) -> tuple[AdapterSwitch, FakeLoraServer]:
+    return _process(database, tmp_path / "registry")
 
 
 def test_a_swap_loads_first_and_unloads_the_old_version_after_its_last_request(
@@ -102,6 +112,33 @@ def test_a_refused_adapter_leaves_the_tenant_where_it_was(
     asyncio.run(scenario())
     assert adapters.assignments()["acme"] == "style@v1"
     assert server.loaded == {"style--v1"}
+
+
+def test_an_assignment_made_in_another_process_is_followed_on_the_tenants_next_request(
+    database: Database, tmp_path: Path
+) -> None:
+    (one, _), (other, other_server) = (_process(database, tmp_path / "registry") for _ in range(2))
+    key_lookup = TenantStore(database)
+    issued = key_lookup.issue_key("acme", "app", None)
+
+    async def scenario() -> None:
+        await one.assign("acme", "style@v2")
+        row = key_lookup.tenant_for_key(key_sha256(issued.key))  # what the other's next request reads
+        assert row is not None and row.assigned == "style@v2"
+        await other.follow("acme", row.assigned)
+        assert other.assignments() == {"acme": "style@v2", "globex": ""}
+        assert other_server.loaded == {"style--v2"}
+        await other.follow("acme", row.assigned)  # no change: nothing loaded again
+        assert other_server.calls == ["load style--v2"]
+        # A version this process refuses is logged once; the tenant stays where it was here.
+        await other.follow("acme", "huge@v1")
+        await other.follow("acme", "huge@v1")
+        assert other.assignments()["acme"] == "style@v2"
+        assert other_server.calls == ["load style--v2"]
+        await other.follow("acme", "")  # back to the base model
+        assert other.assignments()["acme"] == ""
+
+    asyncio.run(scenario())
 
 
 def test_an_adapter_the_server_forgot_is_loaded_again_and_a_stranger_is_not(

@@ -150,6 +150,16 @@ def test_a_refused_adapter_changes_nothing(fresh: Service, adapters_root: Path) 
     assert _chat(fresh, "globex") == (200, BUNDLED_BASE)
 
 
+def test_an_assignment_another_process_wrote_is_served_from_the_tenants_next_request(fresh: Service) -> None:
+    """Another API process sharing the database assigns acme v2: this one loads it for acme's next request."""
+    assert _chat(fresh, "acme") == (200, ADAPTER)
+    AssignmentStore(fresh.state.database).set("acme", "acme-style@v2")  # what that process persists
+    assert _chat(fresh, "acme") == (200, V2)
+    assert _chat(fresh, "globex") == (200, BUNDLED_BASE)
+    listing = httpx.get(f"{fresh.url}/admin/tenants/acme", headers=ADMIN).json()
+    assert listing["adapter"] == "acme-style@v2"
+
+
 def test_back_to_the_base_model_and_assignments_survive_a_restart(
     tmp_path: Path, embedder: DenseEmbedder, base_model_dir: Path, vllm: VllmProcess, adapters_root: Path
 ) -> None:
