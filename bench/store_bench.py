@@ -17,9 +17,11 @@ import argparse
 import json
 import shutil
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -160,24 +162,40 @@ def main() -> None:
     print(
         f"at {held} chunks, close, then open and count: " + "; ".join(f"{s} {v}" for s, v in reopen.items())
     )
-    erase = _erase_other(work, held)
+    erase = _erase_other(work, held, corpus)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     results = {"sizes": rows, "close_open": reopen, "erase_tenant": erase}
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _erase_other(work: Path, held: int) -> dict[str, float]:
-    """Erasing the other tenant from the Edge store: the delete, then the rewrite of what is left that takes
-    the deleted bytes off the disk (Collections.erase_tenant). Searches wait meanwhile."""
+def _erase_other(work: Path, held: int, corpus: Corpus) -> dict[str, Any]:
+    """Erasing the other tenant from the Edge store (Collections.erase_tenant: the delete, then the rewrite
+    that takes the deleted bytes off the disk), while hybrid queries on the tenant that stays are timed,
+    against the same queries before it."""
     index = _open(work, "edge")
+    idle = _query({"edge": index}, corpus, {"edge": 50})["edge"]
+    during: list[float] = []
+    erasing = threading.Thread(target=Collections(index).erase_tenant, args=(OTHER,))
     t0 = time.perf_counter()
-    Collections(index).erase_tenant(OTHER)
+    erasing.start()
+    while True:  # at least one query, however fast the erasure
+        during += _query({"edge": index}, corpus, {"edge": 1})["edge"]
+        if not erasing.is_alive():
+            break
     seconds = time.perf_counter() - t0
     kept = index.count_chunks(TENANT)
     index.close()
-    print(f"erasing a tenant of {held // 100} chunks beside {kept}: {seconds:.2f} s, delete and compaction")
-    return {"kept_chunks": kept, "erased_chunks": held // 100, "seconds": round(seconds, 2)}
+    idle_ms = {**summary_ms(idle), "max_ms": round(max(idle) * 1000, 2)}
+    during_ms = {**summary_ms(during), "max_ms": round(max(during, default=0) * 1000, 2)}
+    print(
+        f"erasing a tenant of {held // 100} chunks beside {kept}: {seconds:.2f} s (delete and compaction); "
+        f"hybrid query p50/p95/max ms idle {idle_ms['p50_ms']} / {idle_ms['p95_ms']} / {idle_ms['max_ms']}, "
+        f"during {during_ms['p50_ms']} / {during_ms['p95_ms']} / {during_ms['max_ms']} ({len(during)} asked)"
+    )
+    during_ms["queries"] = len(during)
+    result = {"kept_chunks": kept, "erased_chunks": held // 100, "seconds": round(seconds, 2)}
+    return {**result, "hybrid_query_idle": idle_ms, "hybrid_query_during": during_ms}
 
 
 def _print_row(size: int, row: dict[str, dict[str, dict[str, float]]]) -> None:

@@ -153,8 +153,13 @@ class Collections:
                 view.delete_tenant(tenant)
                 if _BUILT + tenant in view.metadata():
                     self.client.update_collection(name, metadata={_BUILT + tenant: None})
-                if isinstance(self.client, EdgeClient):
+        if isinstance(self.client, EdgeClient):
+            for name in names:  # outside the index's lock: searches and writes go on meanwhile
+                try:
                     self.client.compact(name)
+                except ValueError:
+                    if self.client.collection_exists(name):
+                        raise  # else a switch deleted it meanwhile, and its files with it
         return names
 
     def physical_names(self) -> list[str]:

@@ -64,6 +64,8 @@ class EdgeClient:
         self._lock = threading.RLock()
         self._shards: dict[str, edge.EdgeShard] = {}
         self._last_flush: dict[str, float] = {}  # the collections written to, and when each was flushed
+        self._mirrors: dict[str, edge.EdgeShard] = {}  # collection -> the shard it is being compacted into
+        self._compactions: dict[str, threading.Lock] = {}
         self._closed = False
         self._catalog = EdgeCatalog(root / CATALOG)
         (root / "collections").mkdir(exist_ok=True)
@@ -172,29 +174,57 @@ class EdgeClient:
         until Qdrant vacuums them and the log rotates; erasure needs them gone from the disk. The new shard
         is built in a folder of its own, the catalog names it in one atomic write, then the old folder is
         deleted: a kill before the write leaves a folder the next open deletes, after it the old one, ditto.
-        Searches and writes wait meanwhile: 22 s for 100,000 chunks on 2 cores (bench/store_bench.py).
+
+        Searches and writes go on meanwhile: the points are copied a batch at a time, each under the store's
+        lock, and a write to the collection while it is copied goes to both shards, so the new one ends
+        with what the old one holds. Measured at 100,000 chunks on 2 cores: the rewrite took 23 s, and hybrid
+        searches meanwhile 91 ms at p50 (149 ms at most) against 22 ms idle; copied under one lock, they
+        had waited the whole 22 s (bench/store_bench.py).
+        A collection deleted or a store closed meanwhile ends the rewrite: ValueError, nothing left of it.
         """
         with self._lock:
             name = self._resolve(collection_name)
+            one_at_a_time = self._compactions.setdefault(name, threading.Lock())
+        with one_at_a_time:  # a second erasure's rewrite waits for the first: its delete is in the new WAL
+            return self._compact(name)
+
+    def _compact(self, name: str) -> int:
+        with self._lock:
+            self._resolve(name)
             old, old_folder = self._shard(name), self._folder(name)
-            folder = f"{name}.{secrets.token_hex(4)}"  # never a collection's name: those have no dot
+            folder = self.root / "collections" / f"{name}.{secrets.token_hex(4)}"  # no collection has a dot
             params = self._catalog.params(name)
             vectors = params.vectors if isinstance(params.vectors, dict) else {}  # the catalog's are named
-            config = convert.edge_shard_config(vectors, params.sparse_vectors or {})
-            new = edge.EdgeShard.create(str(self.root / "collections" / folder), config)
-            try:
-                kept = _copy_points(old, new)
+            new = edge.EdgeShard.create(
+                str(folder), convert.edge_shard_config(vectors, params.sparse_vectors or {})
+            )
+            for field, info in old.info().payload_schema.items():  # indexes first, as on a server
+                new.update(edge.UpdateOperation.create_field_index(field, info.params or info.data_type))
+            self._mirrors[name] = new
+        switched = False
+        try:
+            offset = self._copy_batch(name, old, new, None)
+            while offset is not None:
+                offset = self._copy_batch(name, old, new, offset)
+            with self._lock:
+                self._check_compacting(name, old)
                 new.flush()
-            except BaseException:
-                new.close()
-                shutil.rmtree(self.root / "collections" / folder, ignore_errors=True)
-                raise
-            self._catalog.set_folder(name, folder)
-            self._shards[name] = new
-            self._last_flush.pop(name, None)
-            old.close()
-            shutil.rmtree(old_folder, ignore_errors=True)
-            return kept
+                self._catalog.set_folder(name, folder.name)  # the switch
+                switched = True
+                self._shards[name] = new
+                del self._mirrors[name]
+                self._last_flush.pop(name, None)
+                old.close()
+                shutil.rmtree(old_folder, ignore_errors=True)
+                return new.count(edge.CountRequest(exact=True))
+        except BaseException:
+            if not switched:
+                with self._lock:
+                    if self._mirrors.get(name) is new:
+                        del self._mirrors[name]
+                    new.close()
+                    shutil.rmtree(folder, ignore_errors=True)
+            raise
 
     # Points: the shards.
 
@@ -208,8 +238,7 @@ class EdgeClient:
             schema = convert.edge_index_schema(field_schema)
             existing = shard.info().payload_schema.get(field_name)
             if existing is None or repr(existing.params or existing.data_type) != repr(schema):
-                shard.update(edge.UpdateOperation.create_field_index(field_name, schema))
-                self._written(name)
+                self._update(name, edge.UpdateOperation.create_field_index(field_name, schema))
             return _DONE
 
     def upsert(
@@ -219,10 +248,7 @@ class EdgeClient:
             name = self._resolve(collection_name)
             if not isinstance(points, list | tuple):
                 raise ValueError("the Edge store adapter takes a list of PointStruct")
-            self._shard(name).update(
-                edge.UpdateOperation.upsert_points([convert.edge_point(p) for p in points])
-            )
-            self._written(name)
+            self._update(name, edge.UpdateOperation.upsert_points([convert.edge_point(p) for p in points]))
             return _DONE
 
     def delete(
@@ -243,8 +269,7 @@ class EdgeClient:
                 op = edge.UpdateOperation.delete_points(list(selector))
             else:
                 raise ValueError(f"the Edge store adapter does not take the selector {points_selector!r}")
-            self._shard(name).update(op)
-            self._written(name)
+            self._update(name, op)
             return _DONE
 
     def count(
@@ -355,25 +380,31 @@ class EdgeClient:
             shard = self._shards[name] = edge.EdgeShard.load(str(self._folder(name)))
         return shard
 
+    def _copy_batch(self, name: str, old: edge.EdgeShard, new: edge.EdgeShard, offset: Any) -> Any:
+        """One batch of a compaction, from offset; the next offset, None after the last batch."""
+        with self._lock:
+            self._check_compacting(name, old)
+            request = edge.ScrollRequest(offset=offset, limit=512, with_payload=True, with_vector=True)
+            records, offset = old.scroll(request)
+            points = [edge.Point(id=r.id, vector=r.vector or {}, payload=r.payload) for r in records]
+            new.update(edge.UpdateOperation.upsert_points(points))
+            return offset
+
+    def _check_compacting(self, name: str, old: edge.EdgeShard) -> None:
+        if self._closed or self._shards.get(name) is not old:
+            raise ValueError(f"Collection {name} was deleted or closed while it was compacted")
+
+    def _update(self, name: str, op: edge.UpdateOperation) -> None:
+        """A write: to the collection's shard, and to the one it is being compacted into."""
+        self._shard(name).update(op)
+        mirror = self._mirrors.get(name)
+        if mirror is not None:
+            mirror.update(op)
+        self._written(name)
+
     def _written(self, name: str) -> None:
         now = time.monotonic()
         last = self._last_flush.setdefault(name, now)
         if now - last >= _FLUSH_EVERY_S:
             self._shards[name].flush()
             self._last_flush[name] = now
-
-
-def _copy_points(source: edge.EdgeShard, target: edge.EdgeShard, batch: int = 512) -> int:
-    """Every point of source, vectors and payload, and its payload indexes (created first, as on a server)."""
-    for field, info in source.info().payload_schema.items():
-        target.update(edge.UpdateOperation.create_field_index(field, info.params or info.data_type))
-    copied, offset = 0, None
-    while True:
-        request = edge.ScrollRequest(offset=offset, limit=batch, with_payload=True, with_vector=True)
-        records, offset = source.scroll(request)
-        if records:
-            points = [edge.Point(id=r.id, vector=r.vector or {}, payload=r.payload) for r in records]
-            target.update(edge.UpdateOperation.upsert_points(points))
-            copied += len(points)
-        if offset is None:
-            return copied

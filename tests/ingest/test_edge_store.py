@@ -2,6 +2,7 @@
 
 import json
 import random
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,49 @@ def test_compaction_leaves_no_byte_of_deleted_points_and_keeps_the_rest(tmp_path
     assert reopened.facet("c", "tenant", exact=True).hits[0].value == "kept-tenant"
     assert len(list((tmp_path / "collections").iterdir())) == 1
     reopened.close()
+
+
+def test_writes_and_searches_during_a_compaction_are_kept_and_answered(tmp_path: Path) -> None:
+    client = EdgeClient(tmp_path)
+    client.create_collection("c", _VECTORS)
+
+    def point(i: int, text: str) -> qm.PointStruct:
+        return qm.PointStruct(id=i, vector={"dense": [1.0, float(i % 7), 0.5, 1.0]}, payload={"t": text})
+
+    client.upsert("c", [point(i, "first") for i in range(20_000)])
+    expected = {i: "first" for i in range(20_000)}
+    done = threading.Event()
+    searches = 0
+
+    def compact() -> None:
+        client.compact("c")
+        done.set()
+
+    worker = threading.Thread(target=compact)
+    worker.start()
+    i = 0
+    while not done.is_set():  # ids at both ends of the copy's order: behind it, and ahead of it
+        for changed in (i, 19_999 - i):
+            client.upsert("c", [point(changed, "second")])
+            expected[changed] = "second"
+        client.delete("c", qm.PointIdsList(points=[10_000 + i]))
+        expected.pop(10_000 + i, None)
+        client.upsert("c", [point(30_000 + i, "new")])
+        expected[30_000 + i] = "new"
+        assert client.query_points("c", [1.0, 2.0, 0.5, 1.0], "dense", limit=3).points
+        searches += 1
+        i += 1
+    worker.join()
+    assert searches > 1, "the compaction was over before a write could race it"
+    held: dict[int, str] = {}
+    offset: Any = None
+    while True:
+        records, offset = client.scroll("c", limit=5_000, offset=offset)
+        held.update({int(r.id): str((r.payload or {})["t"]) for r in records})
+        if offset is None:
+            break
+    assert held == expected
+    client.close()
 
 
 def test_a_compaction_killed_before_its_catalog_write_changes_nothing(tmp_path: Path) -> None:
