@@ -29,9 +29,9 @@ import httpx
 from bench.stats import summary_ms
 from ragserve.engine.base_model import ensure_base_model
 from ragserve.launch.stack import index_tenants, serving_in_thread
+from ragserve.service import answering
 from ragserve.service.app import create_app
 from ragserve.service.config import BUNDLED_BASE, load_config
-from ragserve.service.routes import chat
 from ragserve.settings import Settings
 from tests.support.models import running_vllm
 
@@ -95,7 +95,7 @@ def main() -> None:
         model_dir = ensure_base_model(BUNDLED_BASE, work / "data" / "models")
         index_tenants(config, settings, print)
         checks: list[float] = []
-        route = vars(chat)  # the name the route calls, rebound for this run
+        route = vars(answering)  # the name the route calls, rebound for this run
         route["check_answer"] = _timed(checks, route["check_answer"])
         totals: list[float] = []
         first: dict[str, list[float]] = {variant: [] for variant in VARIANTS}

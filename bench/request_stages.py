@@ -31,9 +31,9 @@ import httpx
 from ragserve.engine.base_model import ensure_base_model
 from ragserve.engine.vllm_client import VllmClient
 from ragserve.launch.stack import serving_in_thread
+from ragserve.service import answering
 from ragserve.service.app import create_app
 from ragserve.service.config import BUNDLED_BASE, ModelConfig, ServeConfig, TenantConfig
-from ragserve.service.routes import chat
 from ragserve.settings import Settings
 from tests.support.models import running_vllm
 
@@ -86,7 +86,7 @@ def _timed(clock: Clock, name: str, work: Callable[..., Any]) -> Callable[..., A
 
 
 def _instrument(clock: Clock) -> None:
-    route = vars(chat)  # the names the route calls, rebound for this run
+    route = vars(answering)  # the names the route calls, rebound for this run
     route["prompt_for"] = _timed_async(clock, "prompt", route["prompt_for"])
     route["vllm_payload"] = _timed(clock, "payload", route["vllm_payload"])
     stream_chat = VllmClient.stream_chat

@@ -11,7 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from ragserve.errors import InvalidRequestError
 
-__all__ = ["ChatMessage", "ChatRequest", "Citation", "RequestBody", "RetrieveRequest", "StreamOptions"]
+__all__ = [
+    "ChatMessage",
+    "ChatRequest",
+    "Citation",
+    "CompletionRequest",
+    "RequestBody",
+    "RetrieveRequest",
+    "StreamOptions",
+]
 
 _INT64 = 2**63
 Bias = Annotated[float, Field(ge=-100, le=100)]
@@ -148,13 +156,14 @@ class Tool(BaseModel):
     function: _Open
 
 
-class ChatRequest(RequestBody):
+class _Generation(RequestBody):
+    """What Chat Completions and the legacy Completions share: the model, sampling, streaming, and
+    ragserve's retrieval extensions."""
+
     model: Annotated[str, Field(max_length=256)] = "default"
-    messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=200)]
     stream: bool = False
     stream_options: StreamOptions | None = None
     max_tokens: Annotated[int | None, Field(ge=1, le=32768)] = None
-    max_completion_tokens: Annotated[int | None, Field(ge=1, le=32768)] = None
     n: Annotated[int, Field(ge=1, le=8)] = 1
     temperature: Annotated[float | None, Field(ge=0, le=2)] = None
     top_p: Annotated[float | None, Field(gt=0, le=1)] = None
@@ -166,34 +175,18 @@ class ChatRequest(RequestBody):
         | None
     ) = None
     seed: Annotated[int | None, Field(ge=-_INT64, lt=_INT64)] = None
-    logprobs: bool | None = None
-    top_logprobs: Annotated[int | None, Field(ge=0, le=20)] = None
     logit_bias: Annotated[dict[str, Bias] | None, Field(max_length=300)] = None
-    response_format: ResponseFormat | None = None
-    tools: Annotated[list[Tool] | None, Field(max_length=128)] = None
-    tool_choice: Literal["none", "auto", "required"] | _Open | None = None
-    parallel_tool_calls: bool | None = None
     # vLLM's own sampling extensions.
     top_k: Annotated[int | None, Field(ge=-1, le=1_000_000)] = None
     min_p: Annotated[float | None, Field(ge=0, le=1)] = None
     min_tokens: Annotated[int | None, Field(ge=0, le=32768)] = None
     repetition_penalty: Annotated[float | None, Field(gt=0, le=2)] = None
     ignore_eos: bool | None = None
-    # Accepted and not passed on: they cannot change the answer.
+    # Accepted and not passed on: it cannot change the answer.
     user: Annotated[str | None, Field(max_length=256)] = None
-    metadata: Annotated[dict[str, str] | None, Field(max_length=16)] = None
-    store: bool | None = None
-    service_tier: str | None = None
     # ragserve's own: retrieval on or off, and how many blocks.
     rag: bool = True
     k: Annotated[int | None, Field(ge=0, le=20)] = None
-
-    @field_validator("messages")
-    @classmethod
-    def _has_user_turn(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
-        if not any(m.role == "user" for m in messages):
-            raise ValueError("at least one user message is needed")
-        return messages
 
     @field_validator("logit_bias")
     @classmethod
@@ -203,19 +196,41 @@ class ChatRequest(RequestBody):
                 raise ValueError(f"keys are token ids, not {token[:20]!r}")
         return bias
 
-    @field_validator("top_logprobs")
-    @classmethod
-    def _with_logprobs(cls, top: int | None, info: ValidationInfo) -> int | None:
-        if top and not info.data.get("logprobs"):
-            raise ValueError("top_logprobs needs logprobs: true")
-        return top
-
     @field_validator("stream_options")
     @classmethod
     def _when_streaming(cls, options: StreamOptions | None, info: ValidationInfo) -> StreamOptions | None:
         if options is not None and not info.data.get("stream"):
             raise ValueError("stream_options needs stream: true")
         return options
+
+
+class ChatRequest(_Generation):
+    messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=200)]
+    max_completion_tokens: Annotated[int | None, Field(ge=1, le=32768)] = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int | None, Field(ge=0, le=20)] = None
+    response_format: ResponseFormat | None = None
+    tools: Annotated[list[Tool] | None, Field(max_length=128)] = None
+    tool_choice: Literal["none", "auto", "required"] | _Open | None = None
+    parallel_tool_calls: bool | None = None
+    # Accepted and not passed on: they cannot change the answer.
+    metadata: Annotated[dict[str, str] | None, Field(max_length=16)] = None
+    store: bool | None = None
+    service_tier: str | None = None
+
+    @field_validator("messages")
+    @classmethod
+    def _has_user_turn(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
+        if not any(m.role == "user" for m in messages):
+            raise ValueError("at least one user message is needed")
+        return messages
+
+    @field_validator("top_logprobs")
+    @classmethod
+    def _with_logprobs(cls, top: int | None, info: ValidationInfo) -> int | None:
+        if top and not info.data.get("logprobs"):
+            raise ValueError("top_logprobs needs logprobs: true")
+        return top
 
     @property
     def question(self) -> str:
@@ -230,6 +245,48 @@ class ChatRequest(RequestBody):
     def must_call_tool(self) -> bool:
         """`tool_choice` is "required" or names a function: the answer is a tool call, never text."""
         return self.tool_choice == "required" or isinstance(self.tool_choice, _Open)
+
+
+class CompletionRequest(_Generation):
+    """The legacy Completions API (`/v1/completions`), answered as one user turn down the chat path.
+
+    One prompt per request; `echo`, `suffix` and `best_of` above 1 are refused by name: none of them has a
+    meaning for an answer built from retrieved blocks."""
+
+    prompt: (
+        Annotated[str, Field(max_length=_MAX_TEXT)]
+        | Annotated[list[Annotated[str, Field(max_length=_MAX_TEXT)]], Field(min_length=1, max_length=1)]
+    )
+    logprobs: Annotated[int | None, Field(ge=0, le=20)] = None
+    echo: bool = False
+    suffix: Annotated[str | None, Field(max_length=0)] = None
+    best_of: Annotated[int | None, Field(ge=1, le=1)] = None
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _text(cls, prompt: Any) -> Any:
+        if isinstance(prompt, list) and prompt and not isinstance(prompt[0], str):
+            raise ValueError("token ids are not supported: send the prompt as text")
+        if isinstance(prompt, list) and len(prompt) > 1:
+            raise ValueError("one prompt per request: send each prompt in a request of its own")
+        return prompt
+
+    @field_validator("echo")
+    @classmethod
+    def _no_echo(cls, echo: bool) -> bool:
+        if echo:
+            raise ValueError("echo is not supported")
+        return echo
+
+    def as_chat(self) -> ChatRequest:
+        """The same request as Chat Completions: the prompt as the only user turn, the fields in common as
+        sent (a field left out still takes the config's default), `logprobs: N` as `top_logprobs: N`."""
+        shared = self.model_dump(include=set(_Generation.model_fields), exclude_unset=True)
+        prompt = self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+        chat: dict[str, Any] = {**shared, "messages": [{"role": "user", "content": prompt}]}
+        if self.logprobs is not None:
+            chat |= {"logprobs": True, "top_logprobs": self.logprobs}
+        return ChatRequest.model_validate(chat)
 
 
 class RetrieveRequest(RequestBody):

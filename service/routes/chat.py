@@ -1,23 +1,13 @@
-"""POST /v1/chat/completions: retrieve the tenant's facts, build the prompt, generate with vLLM, cite."""
-
-import asyncio
-import time
-from contextlib import AsyncExitStack
+"""POST /v1/chat/completions, and the legacy POST /v1/completions: retrieve the tenant's facts, build the
+prompt, generate with vLLM, cite; both down one path (service/answering.py)."""
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
-from ragserve.service.answer_check import check_answer, is_plain
-from ragserve.service.citations import citations
-from ragserve.service.completion import complete
-from ragserve.service.context import prompt_for
+from ragserve.service.answering import answer
 from ragserve.service.deps import StateDep, TenantDep
-from ragserve.service.extractive import quote_response
-from ragserve.service.owning_stream import OwningStream
-from ragserve.service.schemas import ChatRequest
-from ragserve.service.streaming import open_stream, sse_events
-from ragserve.service.tool_calls import settle_tool_calls
-from ragserve.service.vllm_request import vllm_payload
+from ragserve.service.schemas import ChatRequest, CompletionRequest
+from ragserve.service.text_completion import as_text_completion
 
 __all__ = ["router"]
 
@@ -46,37 +36,18 @@ async def chat_completions(
     The response adds `citations: [{index, source, heading, chunk_id, score, cited, attributed, text}]` and
     `grounding: {support, answers_question, claims: [{start, end, score, supported, blocks, unknown}],
     policy, replaced}`; a stream carries both in its last chunk before `[DONE]`."""
-    started = time.perf_counter()
-    stack = AsyncExitStack()
-    await stack.enter_async_context(state.limiter.slot(tenant))
-    try:
-        # The served name and its lease are taken together: an adapter swap from here on
-        # leaves this request on the version it started with.
-        served = state.served_model(tenant, body.model)
-        await stack.enter_async_context(state.adapters.using(served))
-        prompt = await prompt_for(state, tenant, body)
-        if state.tenants.settings(tenant).answer_mode == "quote" and is_plain(body):  # nothing generated
-            return await quote_response(state, tenant, body, prompt, served, started)
-        payload = vllm_payload(body, served, prompt, state, tenant)
-        if body.stream:
-            stream = await open_stream(state, payload)
-            stack.push_async_callback(stream[1].aclose)
-            response = OwningStream(sse_events(state, tenant, stream, prompt, body, started), stack)
-            stack = AsyncExitStack()  # the response now owns the slot and the lease
-            return response
-        completion = await complete(state, payload, request)
-        state.metrics.stage_seconds.labels("ttft").observe(time.perf_counter() - started)
-        settle_tool_calls(completion, body)
-        message = (completion.get("choices") or [{}])[0].get("message", {})
-        content = str(message.get("content") or "")
-        checked = await asyncio.to_thread(check_answer, state, tenant, body, prompt, content)
-        if checked.replacement is not None:
-            message["content"] = checked.replacement
-        answer = str(message.get("content") or "")
-        completion["citations"] = citations(state, body, checked.blocks, answer)
-        completion["grounding"] = checked.grounding
-        state.metrics.count_tokens(tenant, completion.get("usage"))
-        state.metrics.stage_seconds.labels("total").observe(time.perf_counter() - started)
-        return JSONResponse(completion)
-    finally:
-        await stack.aclose()
+    return await answer(body, request, state, tenant)
+
+
+@router.post("/completions")
+async def completions(
+    body: CompletionRequest, request: Request, state: StateDep, tenant: TenantDep
+) -> Response:
+    """OpenAI's legacy Completions, which LlamaIndex's `OpenAILike` calls by default: the prompt is answered
+    as one user turn, down the same retrieval, prompt, adapter and answer-checking path as chat, and returned
+    as `text_completion` objects (streamed or not) with the same `citations` and `grounding`.
+
+    `logprobs: N` gives the legacy `tokens`/`token_logprobs`/`top_logprobs`/`text_offset`. A left-out
+    `max_tokens` takes the config's default, not the legacy 16. One prompt per request, as text; `echo`,
+    `suffix` and `best_of` above 1 are a 400 naming them."""
+    return as_text_completion(await answer(body.as_chat(), request, state, tenant))
