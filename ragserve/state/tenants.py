@@ -195,7 +195,8 @@ class TenantStore:
             )
 
     def tenant_for_key(self, sha256: str) -> TenantRow | None:
-        """The tenant of a live key (not revoked, not expired), with its settings; None for any other."""
+        """The tenant of a live key (not revoked, not expired), with its settings and adapter assignment;
+        None for any other."""
         query = (
             select(tenants, adapter_assignments.c.ref.label("assigned"))
             .join(api_keys, api_keys.c.tenant == tenants.c.name)
