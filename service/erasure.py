@@ -1,8 +1,9 @@
 """Deleting a tenant, with everything it owns: its keys are refused first, then its chunks go from every
-collection under the alias, its files from the data dir (its uploaded documents, feedback files of an older
-data dir), and its row from the database with its keys, assignment, documents and feedback (ON DELETE
-CASCADE), after which the database's files are purged of the deleted rows. The adapters in the registry are
-not a tenant's (any tenant may use one) and stay."""
+collection under the alias (and from the embedded store's files, blue_green.Collections.erase_tenant), its
+files from the data dir (its uploaded documents, feedback files of an older data dir), and its row from the
+database with its keys, assignment, documents and feedback (ON DELETE CASCADE), after which the database's
+files are purged of the deleted rows. The adapters in the registry are not a tenant's (any tenant may use
+one) and stay."""
 
 import logging
 import shutil
