@@ -118,7 +118,7 @@ class AdapterSwitch:
         stays where it was here. Without a change it costs a comparison."""
         if assigned is None or tenant not in self._current or self._serves(tenant, assigned):
             return
-        if self._refused.get(tenant) == assigned:
+        if self._refused.get(tenant) == assigned:  # logged already
             return
         try:
             await self._switch(tenant, assigned, persist=False)

@@ -177,9 +177,9 @@ class EdgeClient:
 
         Searches and writes go on meanwhile: the points are copied a batch at a time, each under the store's
         lock, and a write to the collection while it is copied goes to both shards, so the new one ends
-        with what the old one holds. Measured at 100,000 chunks on 2 cores: the rewrite took 23 s, and hybrid
-        searches meanwhile 91 ms at p50 (149 ms at most) against 22 ms idle; copied under one lock, they
-        had waited the whole 22 s (bench/store_bench.py).
+        with what the old one holds. Measured at 100,000 chunks on 2 cores: the rewrite took 27 s, and hybrid
+        searches meanwhile 122 ms at p50 (531 ms at most, the switch) against 23 ms idle; copied under one
+        lock, they had waited the whole 22 s (bench/store_bench.py).
         A collection deleted or a store closed meanwhile ends the rewrite: ValueError, nothing left of it.
         """
         with self._lock:

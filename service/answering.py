@@ -54,8 +54,8 @@ async def answer(body: ChatRequest, request: Request, state: ServiceState, tenan
         checked = await asyncio.to_thread(check_answer, state, tenant, body, prompt, content)
         if checked.replacement is not None:
             message["content"] = checked.replacement
-        answer = str(message.get("content") or "")
-        completion["citations"] = citations(state, body, checked.blocks, answer)
+        text = str(message.get("content") or "")
+        completion["citations"] = citations(state, body, checked.blocks, text)
         completion["grounding"] = checked.grounding
         state.metrics.count_tokens(tenant, completion.get("usage"))
         state.metrics.stage_seconds.labels("total").observe(time.perf_counter() - started)

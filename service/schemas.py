@@ -255,7 +255,7 @@ class CompletionRequest(_Generation):
 
     prompt: (
         Annotated[str, Field(max_length=_MAX_TEXT)]
-        | Annotated[list[Annotated[str, Field(max_length=_MAX_TEXT)]], Field(min_length=1, max_length=1)]
+        | Annotated[list[Annotated[str, Field(max_length=_MAX_TEXT)]], Field(min_length=1)]
     )
     logprobs: Annotated[int | None, Field(ge=0, le=20)] = None
     echo: bool = False
@@ -264,7 +264,7 @@ class CompletionRequest(_Generation):
 
     @field_validator("prompt", mode="before")
     @classmethod
-    def _text(cls, prompt: Any) -> Any:
+    def _one_text(cls, prompt: Any) -> Any:
         if isinstance(prompt, list) and prompt and not isinstance(prompt[0], str):
             raise ValueError("token ids are not supported: send the prompt as text")
         if isinstance(prompt, list) and len(prompt) > 1:
