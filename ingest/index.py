@@ -214,6 +214,13 @@ class QdrantIndex:
         self._delete(tenant, _tenant_filter(tenant))
 
     @_locked
+    def document_text(self, tenant: str, source: str) -> list[str]:
+        """A document's chunks' text, in order."""
+        in_source = qm.FieldCondition(key="source", match=qm.MatchValue(value=source))
+        chunks = self._scroll(tenant, ["chunk_index", "text"], in_source)
+        return [str(p["text"]) for p in sorted(chunks, key=lambda p: int(p["chunk_index"]))]
+
+    @_locked
     def count_chunks(self, tenant: str) -> int:
         flt, route = _tenant_filter(tenant), self.layout.route(tenant)
         return self.client.count(self.collection, count_filter=flt, exact=True, **route).count
@@ -231,9 +238,14 @@ class QdrantIndex:
         k: int,
         prefetch_limit: int,
         mode: SearchMode = "hybrid",
+        sources: Sequence[str] | None = None,
     ) -> list[qm.ScoredPoint]:
-        """Dense and BM25 candidates fused with RRF in Qdrant, every stage filtered by tenant."""
-        flt = _tenant_filter(tenant)
+        """Dense and BM25 candidates fused with RRF in Qdrant, every stage filtered by tenant, and to the
+        chunks of `sources` (documents) when given."""
+        within = (
+            [] if sources is None else [qm.FieldCondition(key="source", match=qm.MatchAny(any=list(sources)))]
+        )
+        flt = _tenant_filter(tenant, *within)
         sparse_query = qm.SparseVector(indices=sparse.indices, values=sparse.values)
         if mode == "dense" or (mode == "hybrid" and not sparse.indices):
             return self._points(tenant, query=list(dense), using=DENSE, query_filter=flt, limit=k)
@@ -259,12 +271,12 @@ class QdrantIndex:
         selector = qm.FilterSelector(filter=flt)
         self.client.delete(self.collection, points_selector=selector, wait=True, **self.layout.route(tenant))
 
-    def _scroll(self, tenant: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+    def _scroll(self, tenant: str, fields: list[str], *within: qm.Condition) -> Iterator[dict[str, Any]]:
         offset: Any = None
         while True:
             points, offset = self.client.scroll(
                 self.collection,
-                scroll_filter=_tenant_filter(tenant),
+                scroll_filter=_tenant_filter(tenant, *within),
                 limit=2048,
                 offset=offset,
                 with_payload=fields,

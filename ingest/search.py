@@ -5,7 +5,7 @@ metadata, not from the settings: during a rebuild with another model the old ind
 when the alias moves to the new one the next query follows it (blue_green.py).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -58,10 +58,19 @@ class Retriever:
         """The model the live collection was built with."""
         return self._live_embedder()[1]
 
-    def search(self, tenant: str, query: str, k: int = 5, mode: SearchMode = "hybrid") -> list[Hit]:
+    def search(
+        self,
+        tenant: str,
+        query: str,
+        k: int = 5,
+        mode: SearchMode = "hybrid",
+        sources: Sequence[str] | None = None,
+    ) -> list[Hit]:
+        """The tenant's best `k` chunks for the query; only those of `sources` (document sources) if given.
+        A hybrid hit's score is the RRF of its two ranks: 1 for first in both, 0.5 for first in one."""
         check_tenant(tenant)
         name, embedder = self._live_embedder()
-        if not query.strip():
+        if not query.strip() or (sources is not None and not sources):
             return []
         sparse = self.sparse.encode_query(query)
         dense = embedder.embed_query(query)
@@ -70,7 +79,9 @@ class Retriever:
                 with self.index.lock:  # in this process, no switch can fall between the check and the query
                     if self.collections.live_name() == name:
                         limit = max(self.prefetch_limit, k)
-                        return _hits(self.index.view(name).query(tenant, dense, sparse, k, limit, mode))
+                        return _hits(
+                            self.index.view(name).query(tenant, dense, sparse, k, limit, mode, sources)
+                        )
             except Exception:
                 if self.collections.live_name() == name:
                     raise  # a real failure, not a collection deleted by another process's switch
@@ -79,6 +90,13 @@ class Retriever:
             if moved is not embedder:
                 embedder, dense = moved, moved.embed_query(query)
         raise IndexNotFoundError("the live index kept changing during the query; try again")
+
+    def document_text(self, tenant: str, source: str) -> list[str]:
+        """A document's chunks' text, in order, from the live collection."""
+        check_tenant(tenant)
+        with self.index.lock:
+            name = self.collections.live_name()
+            return [] if name is None else self.index.view(name).document_text(tenant, source)
 
     def _live_embedder(self) -> tuple[str, Embedder]:
         name = self.collections.live_name()

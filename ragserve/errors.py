@@ -40,6 +40,7 @@ __all__ = [
     "UnsupportedMediaError",
     "UpstreamError",
     "UpstreamRejectedError",
+    "VectorStoreNotFoundError",
     "validation_problems",
 ]
 
@@ -178,6 +179,10 @@ class ConflictError(RagserveError):
 
 class DocumentNotFoundError(RagserveError):
     """No document of that id is the caller's tenant's (another tenant's is not found either)."""
+
+
+class VectorStoreNotFoundError(RagserveError):
+    """No vector store of that id is the caller's tenant's, or no such batch or file in it."""
 
 
 class PayloadTooLargeError(RagserveError):

@@ -34,18 +34,23 @@ from ragserve.service.routes import (
     chat,
     documents,
     feedback,
+    files,
     health,
     models,
     playground,
     retrieve,
+    vector_stores,
 )
 from ragserve.service.state import ServiceState
 from ragserve.service.tenants import TenantDirectory
 from ragserve.service.token_count import ChatTokenCounter
+from ragserve.service.uploads import MULTIPART_OVERHEAD
+from ragserve.service.vector_stores import VectorStores
 from ragserve.settings import Settings
 from ragserve.state.database import Database
 from ragserve.state.documents import DocumentStore
 from ragserve.state.tenants import TenantStore
+from ragserve.state.vector_stores import VectorStoreStore
 
 __all__ = ["create_app"]
 
@@ -117,7 +122,7 @@ def create_app(
     docs: dict[str, Any] = {} if settings.api_docs else {"openapi_url": None, "docs_url": None}
     app = FastAPI(title="ragserve", version=__version__, lifespan=lifespan, redoc_url=None, **docs)
     install_error_handlers(app)
-    for module in (chat, retrieve, documents, feedback, models, health, playground):
+    for module in (chat, retrieve, documents, files, vector_stores, feedback, models, health, playground):
         app.include_router(module.router)
     if settings.metrics_key is not None:
         app.include_router(health.metrics_router)
@@ -129,7 +134,10 @@ def create_app(
         RequestBodyLimits,
         max_bytes=settings.max_body_bytes,
         timeout_s=settings.body_timeout_s,
-        larger={documents.UPLOAD_PATH: settings.max_file_bytes + documents.MULTIPART_OVERHEAD},
+        larger={
+            path: settings.max_file_bytes + MULTIPART_OVERHEAD
+            for path in (documents.UPLOAD_PATH, files.FILES_PATH)
+        },
     )
     app.add_middleware(RequestMetrics)  # outermost, so it counts the body limits' 408 and 413 too
     return app
@@ -166,13 +174,15 @@ def _build_state(
         AssignmentStore(database),
         tenant_settings,
     )
+    library = DocumentLibrary(DocumentStore(database), ingest, settings.documents_dir)
     return ServiceState(
         config=config,
         settings=settings,
         database=database,
         tenants=tenants,
         feedback=feedback,
-        library=DocumentLibrary(DocumentStore(database), ingest, settings.documents_dir),
+        library=library,
+        vector_stores=VectorStores(VectorStoreStore(database), library),
         ingest=ingest,
         retriever=ingest.retriever(),
         prompts=PromptBuilder(

@@ -31,6 +31,7 @@ from ragserve.errors import (
     TooManyRequestsError,
     UnsupportedMediaError,
     UpstreamError,
+    VectorStoreNotFoundError,
 )
 
 __all__ = ["domain_error_body", "error_body", "install_error_handlers", "status_for"]
@@ -52,6 +53,7 @@ _STATUS: list[tuple[type[RagserveError], int, str]] = [
     (FeedbackNotFoundError, 404, "not_found_error"),
     (ConflictError, 409, "conflict_error"),
     (DocumentNotFoundError, 404, "not_found_error"),
+    (VectorStoreNotFoundError, 404, "not_found_error"),
     (PayloadTooLargeError, 413, "invalid_request_error"),
     (UpstreamError, 503, "service_unavailable"),
     (StateUnavailableError, 503, "service_unavailable"),

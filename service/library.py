@@ -25,7 +25,7 @@ from pathlib import Path
 from ragserve.files import sync_folder
 from ragserve.ingest.runtime import IngestRuntime
 from ragserve.ingest.sources import FORMATS
-from ragserve.state.documents import DocumentRow, DocumentStore
+from ragserve.state.documents import DocumentRow, DocumentStore, Purpose
 
 __all__ = ["DocumentLibrary", "safe_filename", "upload_folders"]
 
@@ -72,6 +72,10 @@ class DocumentLibrary:
     def folder(self, tenant: str) -> Path:
         return self.root / tenant  # what upload_folders lists
 
+    def path_of(self, document: DocumentRow) -> Path:
+        """Where the document's bytes are (once its upload has finished)."""
+        return self.folder(document.tenant) / self.source_of(document)
+
     def source_of(self, document: DocumentRow) -> str:
         """The document's id in the index, and in citations: `<document id>/<name>` (a safe_filename)."""
         return f"{document.id}/{document.filename}"
@@ -79,19 +83,19 @@ class DocumentLibrary:
     # -- what the routes call --
 
     async def add(
-        self, tenant: str, filename: str, fmt: str, sha256: str, data: bytes
+        self, tenant: str, filename: str, fmt: str, sha256: str, data: bytes, purpose: Purpose = "assistants"
     ) -> tuple[DocumentRow, bool]:
         """Stores the document and schedules its indexing; the existing one for bytes the tenant has.
         `filename`: a safe_filename."""
-        document, created = await asyncio.to_thread(self._store, tenant, filename, fmt, sha256, data)
+        document, created = await asyncio.to_thread(self._store, tenant, filename, fmt, sha256, data, purpose)
         self.schedule(tenant)
         return document, created
 
     def _store(
-        self, tenant: str, filename: str, fmt: str, sha256: str, data: bytes
+        self, tenant: str, filename: str, fmt: str, sha256: str, data: bytes, purpose: Purpose
     ) -> tuple[DocumentRow, bool]:
         with self._files(tenant):  # a run's look at rows and files sees an upload whole or not at all
-            document, created = self.store.add(tenant, filename, fmt, sha256, len(data))
+            document, created = self.store.add(tenant, filename, fmt, sha256, len(data), purpose)
             if created or document.status == "failed":  # a failed one is tried again, its bytes written again
                 self._write(document, data)
                 if not created:
@@ -186,7 +190,7 @@ class DocumentLibrary:
 
     def _write(self, document: DocumentRow, data: bytes) -> None:
         """The bytes, durably: a temporary file, fsynced, renamed into place."""
-        target = self.folder(document.tenant) / self.source_of(document)
+        target = self.path_of(document)
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.root / ".incoming" / f"{document.id}.part"  # outside every tenant's scanned folder
         temporary.parent.mkdir(parents=True, exist_ok=True)

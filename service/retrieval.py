@@ -1,6 +1,7 @@
 """The service's call into ingest's hybrid search: off the event loop, with a time limit."""
 
 import asyncio
+from collections.abc import Sequence
 
 from ragserve.errors import RagserveError, UpstreamError
 from ragserve.ingest.search import Hit
@@ -9,10 +10,14 @@ from ragserve.service.state import ServiceState
 __all__ = ["retrieve_hits"]
 
 
-async def retrieve_hits(state: ServiceState, tenant: str, query: str, k: int) -> list[Hit]:
+async def retrieve_hits(
+    state: ServiceState, tenant: str, query: str, k: int, sources: Sequence[str] | None = None
+) -> list[Hit]:
+    """The tenant's best `k` chunks; of those documents only when `sources` is given."""
     try:
         return await asyncio.wait_for(
-            asyncio.to_thread(state.retriever.search, tenant, query, k), state.settings.retrieval_timeout_s
+            asyncio.to_thread(state.retriever.search, tenant, query, k, "hybrid", sources),
+            state.settings.retrieval_timeout_s,
         )
     except RagserveError:
         raise

@@ -14,6 +14,7 @@ from ragserve.service.limits import ConcurrencyLimiter
 from ragserve.service.metrics import Metrics
 from ragserve.service.prompt import PromptBuilder
 from ragserve.service.tenants import TenantDirectory
+from ragserve.service.vector_stores import VectorStores
 from ragserve.settings import Settings
 from ragserve.state.database import Database
 
@@ -28,6 +29,7 @@ class ServiceState:
     tenants: TenantDirectory
     feedback: FeedbackStore
     library: DocumentLibrary
+    vector_stores: VectorStores
     ingest: IngestRuntime
     retriever: Retriever
     prompts: PromptBuilder

@@ -14,6 +14,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -83,10 +84,14 @@ class Database:
         if self.is_sqlite and self.url.database:
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
         with self._migration_lock(), self.begin() as connection:
-            config = Config()
-            config.set_main_option("script_location", str(_MIGRATIONS))
+            config = _alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    @staticmethod
+    def newest_revision() -> str | None:
+        """The revision `migrate` brings a database to."""
+        return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
     def purge(self) -> None:
         """After an erasure: what was deleted leaves the files too. SQLite copies the write-ahead log into the
@@ -140,3 +145,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.execute("PRAGMA secure_delete=ON")  # a deleted row's bytes are overwritten, not left in free pages
     cursor.execute("PRAGMA synchronous=FULL")  # a commit answered 2xx has reached the disk
     cursor.close()
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    return config

@@ -18,9 +18,11 @@ from ragserve.state.database import Database
 from ragserve.state.schema import documents
 from ragserve.state.tenants import aware, now
 
-__all__ = ["DocumentRow", "DocumentStore", "Status"]
+__all__ = ["PURPOSES", "DocumentRow", "DocumentStore", "Purpose", "Status", "document_row"]
 
 Status = Literal["in_progress", "completed", "failed", "deleting"]
+Purpose = Literal["assistants", "user_data"]
+PURPOSES: tuple[Purpose, ...] = ("assistants", "user_data")
 _LIVE = documents.c.status != "deleting"  # a document being deleted is gone for every reader
 
 
@@ -37,6 +39,7 @@ class DocumentRow:
     chunks: int
     created_at: datetime
     updated_at: datetime
+    purpose: Purpose = "assistants"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,8 +61,11 @@ class DocumentStore:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    def add(self, tenant: str, filename: str, fmt: str, sha256: str, size: int) -> tuple[DocumentRow, bool]:
-        """A new document, `in_progress`; or the tenant's document with these bytes already. True if new."""
+    def add(
+        self, tenant: str, filename: str, fmt: str, sha256: str, size: int, purpose: Purpose = "assistants"
+    ) -> tuple[DocumentRow, bool]:
+        """A new document, `in_progress`; or the tenant's document with these bytes already (its purpose the
+        first upload's). True if new."""
         when = now()
         values = {
             "id": f"doc_{secrets.token_hex(12)}",
@@ -73,6 +79,7 @@ class DocumentStore:
             "chunks": 0,
             "created_at": when,
             "updated_at": when,
+            "purpose": purpose,
         }
         try:
             with self._db.begin() as connection:
@@ -82,13 +89,14 @@ class DocumentStore:
             if existing is None:  # deleted in between: the caller may upload again
                 raise DocumentNotFoundError("the same file is being deleted; upload it again") from None
             return existing, False
-        return _row(values), True
+        return document_row(values), True
 
-    def get(self, tenant: str, document_id: str) -> DocumentRow:
-        """The tenant's document (not one being deleted); DocumentNotFoundError for any other id."""
+    def get(self, tenant: str, document_id: str, kind: str = "document") -> DocumentRow:
+        """The tenant's document (not one being deleted); DocumentNotFoundError for any other id. `kind`: what
+        the caller calls it (a "file" in the Files API)."""
         found = self._live_one(tenant, documents.c.id == document_id)
         if found is None:
-            raise DocumentNotFoundError(f"no document {document_id!r}")
+            raise DocumentNotFoundError(f"no {kind} {document_id!r}")
         return found
 
     def all(self, tenant: str, *, deleting: bool = False) -> list[DocumentRow]:
@@ -97,7 +105,7 @@ class DocumentStore:
             query = query.where(_LIVE)
         with self._db.connect() as connection:
             rows = connection.execute(query.order_by(documents.c.created_at, documents.c.id)).all()
-        return [_row(row._mapping) for row in rows]
+        return [document_row(row._mapping) for row in rows]
 
     def tenants_with_work(self) -> list[str]:
         """Tenants with a document waiting to be indexed or removed: after a restart, their runs resume."""
@@ -139,10 +147,10 @@ class DocumentStore:
             row = connection.execute(
                 select(documents).where(documents.c.tenant == tenant, condition, _LIVE)
             ).first()
-        return _row(row._mapping) if row is not None else None
+        return document_row(row._mapping) if row is not None else None
 
 
-def _row(row: RowMapping | dict[str, Any]) -> DocumentRow:
+def document_row(row: RowMapping | dict[str, Any]) -> DocumentRow:
     return DocumentRow(
         id=row["id"],
         tenant=row["tenant"],
@@ -155,4 +163,5 @@ def _row(row: RowMapping | dict[str, Any]) -> DocumentRow:
         chunks=row["chunks"],
         created_at=aware(row["created_at"]),
         updated_at=aware(row["updated_at"]),
+        purpose=row["purpose"],
     )

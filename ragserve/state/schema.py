@@ -21,6 +21,9 @@ __all__ = [
     "legacy_imports",
     "metadata",
     "tenants",
+    "vector_store_file_batches",
+    "vector_store_files",
+    "vector_stores",
 ]
 
 # Named constraints, so a migration can name what it changes on PostgreSQL and SQLite alike.
@@ -115,5 +118,41 @@ documents = Table(
     Column("chunks", Integer, nullable=False, default=0),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # What the Files API was told it is for (`assistants` or `user_data`); every document is indexed alike.
+    Column("purpose", String(16), nullable=False, server_default="assistants"),
     UniqueConstraint("tenant", "sha256"),  # the same bytes twice are one document: indexed once
+)
+
+# A vector store is a named set of the tenant's documents: a filter on the tenant's chunks in the one
+# collection, never a collection of its own. The tenant's default store (all its documents) has no row.
+vector_stores = Table(
+    "vector_stores",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    _tenant_column(),
+    Column("name", String(256), nullable=False, default=""),
+    Column("metadata", JSON, nullable=False),  # up to 16 string pairs, as OpenAI's
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_active_at", DateTime(timezone=True), nullable=False),
+)
+
+vector_store_files = Table(
+    "vector_store_files",
+    metadata,
+    Column("store_id", String(40), ForeignKey("vector_stores.id", ondelete="CASCADE"), primary_key=True),
+    Column("document_id", String(40), ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
+    _tenant_column(),
+    Column("attributes", JSON, nullable=False),  # what search filters read: up to 16 pairs
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+vector_store_file_batches = Table(
+    "vector_store_file_batches",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("store_id", String(40), ForeignKey("vector_stores.id", ondelete="CASCADE"), nullable=False),
+    _tenant_column(),
+    Column("document_ids", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("cancelled_at", DateTime(timezone=True), nullable=True),
 )

@@ -7,20 +7,16 @@ server (ragserve.toml's) are indexed from it, as before, and take no uploads.
 """
 
 import asyncio
-import hashlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, UploadFile
 
-from ragserve.errors import ConflictError, PayloadTooLargeError
-from ragserve.ingest.sniffing import sniff_format
 from ragserve.service.deps import StateDep, TenantDep
-from ragserve.service.library import safe_filename
+from ragserve.service.uploads import receive_upload
 
 __all__ = ["UPLOAD_PATH", "router"]
 
 UPLOAD_PATH = "/v1/documents"
-MULTIPART_OVERHEAD = 64 * 1024  # the form's boundaries and part headers, on top of the file's own bytes
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 
@@ -31,19 +27,7 @@ async def upload_document(
 ) -> dict[str, Any]:
     """Stores the file and indexes it in the background: `status` is `in_progress`, then `completed`, or
     `failed` with its `error`. The same bytes again are the same document (202, nothing indexed twice)."""
-    limit = state.settings.max_file_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLargeError(f"the file is over {limit} bytes (RAGSERVE_MAX_FILE_BYTES)")
-    if (await asyncio.to_thread(state.tenants.get, tenant)).docs is not None:
-        raise ConflictError(
-            f"tenant {tenant}'s documents come from its folder on the server: change them there and re-index"
-        )
-    name = file.filename or "document"
-    fmt = sniff_format(data, name)
-    sha256 = hashlib.sha256(data).hexdigest()
-    document, _ = await state.library.add(tenant, safe_filename(name, fmt), fmt, sha256, data)
-    return document.to_json()
+    return (await receive_upload(state, tenant, file)).to_json()
 
 
 @router.get("/documents")

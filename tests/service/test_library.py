@@ -39,7 +39,7 @@ with IngestRuntime.open(settings) as runtime:
 def _upload(library: DocumentLibrary, path: Path) -> str:
     data = path.read_bytes()
     fmt = {".md": "markdown", ".html": "html", ".txt": "text"}[path.suffix]
-    document, _ = library._store("acme", path.name, fmt, hashlib.sha256(data).hexdigest(), data)
+    document, _ = library._store("acme", path.name, fmt, hashlib.sha256(data).hexdigest(), data, "assistants")
     return document.id
 
 
