@@ -9,6 +9,9 @@ both set-ups alike.
    Target: service/direct <= 1.05. Retrieval is measured on its own.
 2. Retrieval stage (POST /v1/retrieve), p50 and p95.
 3. Throughput (completion tokens/s) with requests spread over 4 LoRA adapters against base-only requests.
+4. The Responses API against Chat Completions for the same question (retrieval on, the same instructions,
+   greedy, so the same prompt and answer): time to first token and total, p50 and p95, alternating rounds at
+   concurrency 1. Target: responses/chat <= 1.05.
 
 Run: make bench-serve
 """
@@ -64,6 +67,63 @@ async def _one(
             if chunk.get("usage"):
                 tokens = int(chunk["usage"]["completion_tokens"])
     return ttft, time.perf_counter() - t0, tokens
+
+
+async def _one_response(
+    client: httpx.AsyncClient, url: str, body: dict[str, Any], key: str
+) -> tuple[float, float, int]:
+    """Streams one Responses API request; returns (time to first text delta, total, output tokens)."""
+    t0 = time.perf_counter()
+    ttft, tokens = 0.0, 0
+    headers = {"Authorization": f"Bearer {key}"}
+    async with client.stream("POST", f"{url}/v1/responses", json=body, headers=headers) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            event = json.loads(line[5:])
+            if not ttft and event["type"] == "response.output_text.delta":
+                ttft = time.perf_counter() - t0
+            if event["type"] in ("response.completed", "response.incomplete"):
+                tokens = int(event["response"]["usage"]["output_tokens"])
+    return ttft, time.perf_counter() - t0, tokens
+
+
+def responses_vs_chat(url: str, tokens: int, rounds: int) -> dict[str, Any]:
+    """The same question through both APIs, one request at a time, alternating which goes first."""
+    chat = {**_body("default", tokens), "ignore_eos": False}
+    responses = {
+        "model": "default",
+        "instructions": SYSTEM,
+        "input": QUESTION,
+        "max_output_tokens": tokens,
+        "temperature": 0,
+        "stream": True,
+    }
+
+    async def run(api: str) -> tuple[float, float, int]:
+        async with httpx.AsyncClient(timeout=600) as client:
+            if api == "chat":
+                return await _one(client, url, chat, "base-key")
+            return await _one_response(client, url, responses, "base-key")
+
+    runs: dict[str, list[tuple[float, float, int]]] = {"chat": [], "responses": []}
+    for api in ("chat", "responses"):  # warm-up
+        asyncio.run(run(api))
+    for i in range(rounds):
+        for api in ("chat", "responses") if i % 2 == 0 else ("responses", "chat"):
+            runs[api].append(asyncio.run(run(api)))
+    row: dict[str, Any] = {"rounds": rounds}
+    for api, measured in runs.items():
+        row[f"{api}_ttft"] = summary_ms([r[0] for r in measured])
+        row[f"{api}_total"] = summary_ms([r[1] for r in measured])
+        row[f"{api}_tokens"] = sorted({r[2] for r in measured})
+    for metric in ("ttft", "total"):
+        for q in ("p50_ms", "p95_ms"):
+            row[f"{metric}_{q[:3]}_ratio"] = round(
+                row[f"responses_{metric}"][q] / row[f"chat_{metric}"][q], 3
+            )
+    return row
 
 
 async def _batch(
@@ -215,6 +275,7 @@ def main() -> None:
         results |= overhead(served.url, served.vllm_url, served.vllm_key, args.tokens, args.rounds)
         results["retrieve"] = retrieval(served.url)
         results["throughput_tokens_per_s"] = throughput(served.url, args.tokens, args.requests)
+        results["responses_vs_chat"] = responses_vs_chat(served.url, args.tokens, args.rounds)
     print(json.dumps(results, indent=2))
     for c in (1, 8):
         row = results[f"concurrency_{c}"]
@@ -223,6 +284,11 @@ def main() -> None:
         print(f"concurrency {c}: service/direct {ttft}; {total} (target <= 1.05)")
     print(f"retrieve p50 {results['retrieve']['p50_ms']} ms, p95 {results['retrieve']['p95_ms']} ms")
     print(f"4 adapters / base-only throughput: {results['throughput_tokens_per_s']['adapters_over_base']}")
+    row = results["responses_vs_chat"]
+    print(
+        f"responses/chat: TTFT p50 {row['ttft_p50_ratio']}, p95 {row['ttft_p95_ratio']}; "
+        f"total p50 {row['total_p50_ratio']}, p95 {row['total_p95_ratio']} (target <= 1.05)"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
 

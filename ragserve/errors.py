@@ -29,6 +29,7 @@ __all__ = [
     "QAFileError",
     "QueryFileError",
     "RagserveError",
+    "ResponseNotFoundError",
     "ShardingError",
     "SkipDocument",
     "StateUnavailableError",
@@ -183,6 +184,10 @@ class DocumentNotFoundError(RagserveError):
 
 class VectorStoreNotFoundError(RagserveError):
     """No vector store of that id is the caller's tenant's, or no such batch or file in it."""
+
+
+class ResponseNotFoundError(RagserveError):
+    """No stored response of that id is the caller's tenant's."""
 
 
 class PayloadTooLargeError(RagserveError):

@@ -5,6 +5,7 @@ response, whole or streamed; the other shapes (legacy completions) are converted
 
 import asyncio
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 
 from fastapi import Request
@@ -16,6 +17,7 @@ from ragserve.service.completion import complete
 from ragserve.service.context import prompt_for
 from ragserve.service.extractive import quote_response
 from ragserve.service.owning_stream import OwningStream
+from ragserve.service.prompt import Prompt
 from ragserve.service.schemas import ChatRequest
 from ragserve.service.state import ServiceState
 from ragserve.service.streaming import open_stream, sse_events
@@ -25,9 +27,16 @@ from ragserve.service.vllm_request import vllm_payload
 __all__ = ["answer"]
 
 
-async def answer(body: ChatRequest, request: Request, state: ServiceState, tenant: str) -> Response:
+async def answer(
+    body: ChatRequest,
+    request: Request,
+    state: ServiceState,
+    tenant: str,
+    on_prompt: Callable[[Prompt], None] | None = None,
+) -> Response:
     """The answer to a chat request as Chat Completions' JSON, or its server-sent events when streamed; the
-    tenant's concurrency slot and adapter lease are held until the last event."""
+    tenant's concurrency slot and adapter lease are held until the last event. `on_prompt` sees the prompt
+    (its retrieved blocks) before generation starts."""
     started = time.perf_counter()
     stack = AsyncExitStack()
     await stack.enter_async_context(state.limiter.slot(tenant))
@@ -37,6 +46,8 @@ async def answer(body: ChatRequest, request: Request, state: ServiceState, tenan
         served = state.served_model(tenant, body.model)
         await stack.enter_async_context(state.adapters.using(served))
         prompt = await prompt_for(state, tenant, body)
+        if on_prompt is not None:
+            on_prompt(prompt)
         if state.tenants.settings(tenant).answer_mode == "quote" and is_plain(body):  # nothing generated
             return await quote_response(state, tenant, body, prompt, served, started)
         payload = vllm_payload(body, served, prompt, state, tenant)

@@ -38,6 +38,7 @@ from ragserve.service.routes import (
     health,
     models,
     playground,
+    responses,
     retrieve,
     vector_stores,
 )
@@ -49,6 +50,7 @@ from ragserve.service.vector_stores import VectorStores
 from ragserve.settings import Settings
 from ragserve.state.database import Database
 from ragserve.state.documents import DocumentStore
+from ragserve.state.responses import ResponseStore
 from ragserve.state.tenants import TenantStore
 from ragserve.state.vector_stores import VectorStoreStore
 
@@ -122,7 +124,18 @@ def create_app(
     docs: dict[str, Any] = {} if settings.api_docs else {"openapi_url": None, "docs_url": None}
     app = FastAPI(title="ragserve", version=__version__, lifespan=lifespan, redoc_url=None, **docs)
     install_error_handlers(app)
-    for module in (chat, retrieve, documents, files, vector_stores, feedback, models, health, playground):
+    for module in (
+        chat,
+        responses,
+        retrieve,
+        documents,
+        files,
+        vector_stores,
+        feedback,
+        models,
+        health,
+        playground,
+    ):
         app.include_router(module.router)
     if settings.metrics_key is not None:
         app.include_router(health.metrics_router)
@@ -183,6 +196,7 @@ def _build_state(
         feedback=feedback,
         library=library,
         vector_stores=VectorStores(VectorStoreStore(database), library),
+        responses=ResponseStore(database),
         ingest=ingest,
         retriever=ingest.retriever(),
         prompts=PromptBuilder(

@@ -27,7 +27,8 @@ async def prompt_for(state: ServiceState, tenant: str, body: ChatRequest) -> Pro
     if body.rag and k > 0:
         t0 = time.perf_counter()
         query = retrieval_query(turns)
-        hits = retrieved = await retrieve_hits(state, tenant, query, k)
+        found = await retrieve_hits(state, tenant, query, k, body.sources)
+        hits = retrieved = [h for h in found if h.score >= body.min_score]
         if state.config.prompt.focus_sentences:
             keep = state.config.prompt.focus_sentences
             hits = await asyncio.to_thread(focus, hits, query, state.retriever.embedder, keep)

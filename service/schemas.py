@@ -7,7 +7,15 @@ nothing a client asked for is dropped silently.
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ragserve.errors import InvalidRequestError
 
@@ -217,6 +225,24 @@ class ChatRequest(_Generation):
     metadata: Annotated[dict[str, str] | None, Field(max_length=16)] = None
     store: bool | None = None
     service_tier: str | None = None
+    # Not fields a client sends: where retrieval reads (the Responses API's file_search tool).
+    _sources: list[str] | None = PrivateAttr(default=None)
+    _min_score: float = PrivateAttr(default=0.0)
+
+    def within(self, sources: list[str] | None, min_score: float = 0.0) -> "ChatRequest":
+        """This request, retrieving from those documents' chunks only (their sources in the index; None: all
+        the tenant's), and only blocks that score `min_score` or more (a hybrid score is in [0, 1])."""
+        self._sources = sources
+        self._min_score = min_score
+        return self
+
+    @property
+    def sources(self) -> list[str] | None:
+        return self._sources
+
+    @property
+    def min_score(self) -> float:
+        return self._min_score
 
     @field_validator("messages")
     @classmethod

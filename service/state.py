@@ -17,6 +17,7 @@ from ragserve.service.tenants import TenantDirectory
 from ragserve.service.vector_stores import VectorStores
 from ragserve.settings import Settings
 from ragserve.state.database import Database
+from ragserve.state.responses import ResponseStore
 
 __all__ = ["ServiceState"]
 
@@ -30,6 +31,7 @@ class ServiceState:
     feedback: FeedbackStore
     library: DocumentLibrary
     vector_stores: VectorStores
+    responses: ResponseStore
     ingest: IngestRuntime
     retriever: Retriever
     prompts: PromptBuilder

@@ -21,7 +21,7 @@ from ragserve.service.attribute_filters import AttributeFilter
 from ragserve.service.library import DocumentLibrary
 from ragserve.state.vector_stores import Attributes, BatchRow, StoreFileRow, VectorStoreRow, VectorStoreStore
 
-__all__ = ["DEFAULT_STORE", "POLL_AFTER_MS", "StoreHit", "VectorStores", "store_file_json"]
+__all__ = ["DEFAULT_STORE", "POLL_AFTER_MS", "Scope", "StoreHit", "VectorStores", "store_file_json"]
 
 DEFAULT_STORE = "vs_default"
 POLL_AFTER_MS = "250"  # what a client polling an unfinished file or batch waits (openai-poll-after-ms)
@@ -49,6 +49,26 @@ class StoreHit:
             "attributes": self.attributes,
             "content": [{"type": "text", "text": self.hit.text}],
         }
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The documents a search reads, by their source in the index. `sources`: None for all the tenant's
+    chunks (its default store, unfiltered), else those documents' (the completed ones)."""
+
+    by_source: dict[str, StoreFileRow]
+    sources: list[str] | None
+
+    def hit(self, hit: Hit) -> StoreHit:
+        return StoreHit(hit, *self.file(hit.source))
+
+    def file(self, source: str) -> tuple[str, str, Attributes]:
+        """The file id, file name and attributes of a chunk's source: an uploaded document's chunk names its
+        file; one from a folder on the server names its path."""
+        row = self.by_source.get(source)
+        if row is not None:
+            return row.document.id, row.document.filename, row.attributes
+        return source, source.rsplit("/", 1)[-1], {}
 
 
 class VectorStores:
@@ -120,6 +140,20 @@ class VectorStores:
 
     # -- searching --
 
+    def scope(self, tenant: str, store_ids: Sequence[str], filters: AttributeFilter | None = None) -> "Scope":
+        """What a search of these stores reads: their documents that meet the filters."""
+        files = self.files(tenant, store_ids)
+        if filters is not None:
+            files = [f for f in files if filters.matches(f.attributes)]
+        by_source: dict[str, StoreFileRow] = {}
+        for f in files:
+            by_source.setdefault(self.library.source_of(f.document), f)
+        everything = DEFAULT_STORE in store_ids and filters is None
+        return Scope(
+            by_source,
+            None if everything else [s for s, f in by_source.items() if f.document.status == "completed"],
+        )
+
     async def search(
         self,
         retrieve: Any,
@@ -132,32 +166,16 @@ class VectorStores:
     ) -> list[StoreHit]:
         """The best `k` chunks of the stores' documents for any of the queries (a chunk's best score).
         `retrieve`: service/retrieval.py's retrieve_hits with the state bound: (tenant, query, k, sources)."""
-        files = await asyncio.to_thread(self.files, tenant, store_ids)
-        if filters is not None:
-            files = [f for f in files if filters.matches(f.attributes)]
-        by_source: dict[str, StoreFileRow] = {}
-        for f in files:
-            by_source.setdefault(self.library.source_of(f.document), f)
-        everything = DEFAULT_STORE in store_ids and filters is None
-        sources = (
-            None if everything else [s for s, f in by_source.items() if f.document.status == "completed"]
-        )
+        scope = await asyncio.to_thread(self.scope, tenant, store_ids, filters)
         best: dict[str, StoreHit] = {}
         for query in queries:
-            for hit in await retrieve(tenant, query, k, sources):
-                found = self._hit(hit, by_source)
+            for hit in await retrieve(tenant, query, k, scope.sources):
+                found = scope.hit(hit)
                 if found.score >= score_threshold and (
                     hit.chunk_id not in best or best[hit.chunk_id].score < found.score
                 ):
                     best[hit.chunk_id] = found
         return sorted(best.values(), key=lambda h: h.score, reverse=True)[:k]
-
-    def _hit(self, hit: Hit, by_source: dict[str, StoreFileRow]) -> StoreHit:
-        """An uploaded document's chunk names its file; one from a folder on the server names its path."""
-        row = by_source.get(hit.source)
-        if row is not None:
-            return StoreHit(hit, row.document.id, row.document.filename, row.attributes)
-        return StoreHit(hit, hit.source, hit.source.rsplit("/", 1)[-1], {})
 
     # -- shapes --
 

@@ -20,6 +20,7 @@ __all__ = [
     "feedback",
     "legacy_imports",
     "metadata",
+    "responses",
     "tenants",
     "vector_store_file_batches",
     "vector_store_files",
@@ -155,4 +156,15 @@ vector_store_file_batches = Table(
     Column("document_ids", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("cancelled_at", DateTime(timezone=True), nullable=True),
+)
+
+# Responses kept for `previous_response_id` and retrieval (the Responses API's `store`), each its tenant's.
+responses = Table(
+    "responses",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    _tenant_column(),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("thread", JSON, nullable=False),  # the conversation through this response, as chat messages
+    Column("body", JSON, nullable=False),  # the response object as it was returned
 )

@@ -1,4 +1,5 @@
-"""Files and vector stores (OpenAI's APIs): a document's purpose, and named sets of a tenant's documents.
+"""Files, vector stores and responses (OpenAI's APIs): a document's purpose, named sets of a tenant's
+documents, and the responses kept for previous_response_id.
 
 Revision ID: 0003
 Revises: 0002
@@ -67,3 +68,12 @@ def upgrade() -> None:
         sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_vector_store_file_batches_tenant", "vector_store_file_batches", ["tenant"])
+    op.create_table(
+        "responses",
+        sa.Column("id", sa.String(40), primary_key=True),
+        _tenant(),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("thread", sa.JSON, nullable=False),
+        sa.Column("body", sa.JSON, nullable=False),
+    )
+    op.create_index("ix_responses_tenant", "responses", ["tenant"])

@@ -1,0 +1,236 @@
+"""OpenAI's Responses API on the session's real vLLM and the embedded Qdrant, driven by the unchanged `openai`
+SDK and the OpenAI Agents SDK: file_search over a tenant's store answers with a file_citation to the file,
+streamed and not; a thread continues by previous_response_id; parse fills a pydantic model; function tools
+round-trip; another tenant's response is 404; unsupported fields are a 400 naming them."""
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import agents
+import httpx
+import openai
+import pytest
+from openai.types.responses import FunctionToolParam
+from pydantic import BaseModel
+
+from tests.service.conftest import Service, service_fixture
+from tests.service.test_tenants_api import create_tenant
+from tests.support.chat import bearer, openai_client
+
+responses_service = service_fixture("responses")
+MANUAL = b"# Flux capacitor\n\nThe Initech flux capacitor needs 1.21 gigawatts to start.\n"
+QUESTION = "How many gigawatts does the flux capacitor need?"
+
+
+@pytest.fixture(scope="module")
+def initech(responses_service: Service) -> str:
+    """A tenant made over HTTP, answering by quotes from its documents: its answers cite deterministically."""
+    return create_tenant(responses_service, "initech", answer_mode="quote")
+
+
+@pytest.fixture(scope="module")
+def client(responses_service: Service, initech: str) -> Iterator[openai.OpenAI]:
+    with openai_client(responses_service.url, initech) as sdk:
+        yield sdk
+
+
+@pytest.fixture(scope="module")
+def store(client: openai.OpenAI) -> tuple[str, str]:
+    """A store holding the manual, indexed: (store id, file id)."""
+    created = client.vector_stores.create(name="manuals")
+    attached = client.vector_stores.files.upload_and_poll(
+        vector_store_id=created.id, file=("capacitor.md", MANUAL)
+    )
+    assert attached.status == "completed"
+    return created.id, attached.id
+
+
+def _file_search(store_id: str) -> list[Any]:
+    return [{"type": "file_search", "vector_store_ids": [store_id]}]
+
+
+def test_file_search_answers_with_a_citation_to_the_file(
+    client: openai.OpenAI, store: tuple[str, str]
+) -> None:
+    store_id, file_id = store
+    response = client.responses.create(
+        model="default",
+        input=QUESTION,
+        tools=_file_search(store_id),
+        include=["file_search_call.results"],
+    )
+    assert response.status == "completed" and response.object == "response"
+    search, message = response.output
+    assert search.type == "file_search_call" and search.queries == [QUESTION]
+    assert search.results and search.results[0].file_id == file_id
+    assert search.results[0].filename == "capacitor.md" and "1.21 gigawatts" in (search.results[0].text or "")
+    assert message.type == "message" and "1.21 gigawatts" in response.output_text
+    (part,) = message.content
+    assert part.type == "output_text"
+    citations = [a for a in part.annotations if a.type == "file_citation"]
+    assert [(c.file_id, c.filename) for c in citations] == [(file_id, "capacitor.md")]
+    assert response.usage is not None and response.usage.output_tokens >= 0
+    assert client.responses.retrieve(response.id).output_text == response.output_text
+
+
+def test_a_streamed_response_sends_the_typed_events_in_order(
+    client: openai.OpenAI, store: tuple[str, str]
+) -> None:
+    store_id, file_id = store
+    with client.responses.stream(model="default", input=QUESTION, tools=_file_search(store_id)) as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    kinds = [e.type for e in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"] and kinds[-1] == "response.completed"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    message_at = kinds.index("response.content_part.added")
+    assert (
+        kinds.index("response.file_search_call.completed")
+        < message_at
+        < kinds.index("response.output_text.delta")
+    )
+    assert kinds.index("response.output_text.done") < kinds.index("response.content_part.done")
+    deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert deltas == final.output_text and "1.21 gigawatts" in deltas
+    annotations = [
+        a for e in events if e.type == "response.output_text.annotation.added" for a in [e.annotation]
+    ]
+    assert annotations == [
+        {"type": "file_citation", "file_id": file_id, "filename": "capacitor.md", "index": 0}
+    ]
+
+
+def test_previous_response_id_continues_the_thread(
+    responses_service: Service, client: openai.OpenAI, initech: str
+) -> None:
+    first = client.responses.create(
+        model="default", input="My name is Peter. What does the capacitor need?", instructions="Be brief."
+    )
+    second = client.responses.create(
+        model="default", input="And what is my name?", previous_response_id=first.id
+    )
+    assert second.previous_response_id == first.id
+    thread = responses_service.state.responses.get("initech", second.id).thread
+    assert [m["role"] for m in thread] == [
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+    ]  # instructions are not carried
+    assert "Peter" in thread[0]["content"] and thread[1]["content"] == first.output_text
+    unstored = client.responses.create(model="default", input="Hello", store=False)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(unstored.id)
+    client.responses.delete(first.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="default", input="Again?", previous_response_id=first.id)
+    other = create_tenant(responses_service, "initrode")
+    with openai_client(responses_service.url, other) as theirs:
+        for call in (
+            lambda: theirs.responses.retrieve(second.id),
+            lambda: theirs.responses.delete(second.id),
+            lambda: theirs.responses.create(model="default", input="Hi", previous_response_id=second.id),
+        ):
+            with pytest.raises(openai.NotFoundError):
+                call()
+    assert client.responses.retrieve(second.id).id == second.id
+
+
+class Part(BaseModel):
+    name: str
+    gigawatts: float
+
+
+def test_parse_fills_a_pydantic_model_and_function_tools_round_trip(responses_service: Service) -> None:
+    # The base model's tenant generates (a quote is not JSON, nor a tool call).
+    with openai_client(responses_service.url, "globex-key") as globex:
+        parsed = globex.responses.parse(
+            model="default", input="Describe a flux capacitor part.", text_format=Part, max_output_tokens=60
+        )
+        assert isinstance(parsed.output_parsed, Part)
+        weather: FunctionToolParam = {
+            "type": "function",
+            "name": "get_weather",
+            "description": "The weather in a city.",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+            "strict": None,
+        }
+        called = globex.responses.create(
+            model="default",
+            input="What is the weather in Paris?",
+            tools=[weather],
+            tool_choice={"type": "function", "name": "get_weather"},
+        )
+        (call,) = [i for i in called.output if i.type == "function_call"]
+        assert call.name == "get_weather" and call.call_id  # its arguments are the 135M model's to get right
+        answered = globex.responses.create(
+            model="default",
+            previous_response_id=called.id,
+            input=[{"type": "function_call_output", "call_id": call.call_id, "output": "Sunny, 21 C"}],
+            max_output_tokens=20,
+        )
+        assert answered.status in ("completed", "incomplete") and answered.output[-1].type == "message"
+
+
+def test_the_agents_sdk_answers_with_its_file_search_tool(
+    responses_service: Service, initech: str, store: tuple[str, str]
+) -> None:
+    store_id, _ = store
+    agents.set_tracing_disabled(True)  # its traces would go to OpenAI
+    client = openai.AsyncOpenAI(base_url=f"{responses_service.url}/v1", api_key=initech, max_retries=0)
+    model = agents.OpenAIResponsesModel(model="default", openai_client=client)
+    agent = agents.Agent(
+        name="support",
+        instructions="Answer from the manuals.",
+        model=model,
+        tools=[agents.FileSearchTool(vector_store_ids=[store_id], include_search_results=True)],
+    )
+    result = asyncio.run(agents.Runner.run(agent, QUESTION))
+    assert "1.21 gigawatts" in str(result.final_output)
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"input": "hi", "reasoning": {"effort": "low"}}, "reasoning"),
+        ({"input": "hi", "background": True}, "background"),
+        ({"input": "hi", "colour": "red"}, "colour"),
+        ({"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "data:,"}]}]}, "input"),
+        ({"input": "hi", "tools": [{"type": "web_search"}]}, "tools"),
+        ({"input": "hi", "include": ["reasoning.encrypted_content"]}, "include"),
+        ({"input": "hi", "max_output_tokens": 0}, "max_output_tokens"),
+        ({"input": "hi", "text": {"format": {"type": "json_schema"}}}, "text.format"),
+        (
+            {
+                "input": "hi",
+                "tools": [{"type": "file_search", "vector_store_ids": ["vs_x"], "filters": {"type": "near"}}],
+            },
+            "tools",
+        ),
+        ({"input": []}, "input"),
+    ],
+)
+def test_unsupported_or_malformed_fields_are_400_naming_them(
+    responses_service: Service, initech: str, body: dict[str, Any], param: str
+) -> None:
+    response = httpx.post(
+        f"{responses_service.url}/v1/responses", json=body, headers=bearer(initech), timeout=60
+    )
+    assert response.status_code == 400, response.text
+    assert (response.json()["error"]["param"] or "").startswith(param), response.text
+
+
+def test_unknown_ids_are_404(responses_service: Service, initech: str) -> None:
+    for body in (
+        {"input": "hi", "previous_response_id": "resp_unknown"},
+        {"input": "hi", "tools": [{"type": "file_search", "vector_store_ids": ["vs_unknown"]}]},
+    ):
+        response = httpx.post(
+            f"{responses_service.url}/v1/responses", json=body, headers=bearer(initech), timeout=60
+        )
+        assert response.status_code == 404, response.text
