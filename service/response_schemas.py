@@ -43,6 +43,7 @@ class MessageItem(_Item):
     content: Text | Annotated[list[TextPart], Field(max_length=64)]
     id: ItemId | None = None
     status: str | None = None
+    phase: Literal["commentary", "final_answer"] | None = None  # an assistant turn's; read as its text alone
 
     @field_validator("content", mode="before")
     @classmethod

@@ -21,7 +21,9 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ragserve.errors import RagserveError
 from ragserve.ingest.search import Hit
+from ragserve.service.http_errors import status_for
 from ragserve.service.response_schemas import FileSearchTool, FunctionTool, ResponsesRequest, input_messages
 from ragserve.service.vector_stores import Scope
 
@@ -46,6 +48,9 @@ class ResponseShape:
     id: str
     scope: Scope
     history: list[dict[str, Any]]  # the thread before this request's input, as chat messages
+    sampling: dict[str, Any] = field(
+        default_factory=dict
+    )  # the model's defaults, which the request's override
     created_at: int = field(default_factory=lambda: int(time.time()))
     blocks: list[Hit] = field(default_factory=list)  # set when the prompt is built
     search_id: str = field(default_factory=lambda: _item_id("fs"))
@@ -61,7 +66,8 @@ class ResponseShape:
         logprobs = (choice.get("logprobs") or {}).get("content") or []
         output = [self.search_item("completed")] if self.searched else []
         if text or not message.get("tool_calls"):
-            output.append(self.message(text, chat.get("citations") or [], logprobs, "completed"))
+            done = _item_status(choice.get("finish_reason"))
+            output.append(self.message(text, chat.get("citations") or [], logprobs, done))
         output += [self.function_call(call) for call in message.get("tool_calls") or []]
         return self.object(chat, output, choice.get("finish_reason"), chat.get("usage"))
 
@@ -103,8 +109,13 @@ class ResponseShape:
                 return
             for event in stream.take(chunk):
                 yield event
+        numbered = stream.number
         events, final = stream.finish()
-        await done(final)
+        try:
+            await done(final)
+        except RagserveError as exc:  # not stored: the client must not count on previous_response_id
+            stream.number = numbered  # the closing events are not sent: the failure's take their numbers
+            events = stream.fail({"message": str(exc), "type": status_for(exc)[1]})
         for event in events:
             yield event
 
@@ -117,16 +128,16 @@ class ResponseShape:
     def search_item(self, status: str) -> dict[str, Any]:
         results = None
         if status == "completed" and self.request.includes("file_search_call.results"):
+            found = [self.scope.hit(hit) for hit in self.blocks]
             results = [
                 {
-                    "file_id": file_id,
-                    "filename": filename,
-                    "score": min(1.0, max(0.0, hit.score)),
-                    "text": hit.text,
-                    "attributes": attributes,
+                    "file_id": h.file_id,
+                    "filename": h.filename,
+                    "score": h.score,
+                    "text": h.hit.text,
+                    "attributes": h.attributes,
                 }
-                for hit in self.blocks
-                for file_id, filename, attributes in [self.scope.file(hit.source)]
+                for h in found
             ]
         return {
             "id": self.search_id,
@@ -155,7 +166,7 @@ class ResponseShape:
             "type": "message",
             "role": "assistant",
             "status": status,
-            "content": content if status == "completed" else [],
+            "content": content if status != "in_progress" else [],
         }
 
     def _annotations(self, citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -217,11 +228,11 @@ class ResponseShape:
             "parallel_tool_calls": request.parallel_tool_calls is not False,
             "max_output_tokens": request.max_output_tokens,
             "max_tool_calls": request.max_tool_calls,
-            "temperature": request.temperature,
-            "top_p": request.top_p,
+            "temperature": self._sampled("temperature"),
+            "top_p": self._sampled("top_p"),
             "top_logprobs": request.top_logprobs or 0,
-            "presence_penalty": 0.0,
-            "frequency_penalty": 0.0,
+            "presence_penalty": self._sampled("presence_penalty", 0.0),
+            "frequency_penalty": self._sampled("frequency_penalty", 0.0),
             "truncation": request.truncation or "disabled",
             "text": {
                 "format": request.text.format.model_dump(by_alias=True, exclude_none=True)
@@ -242,6 +253,13 @@ class ResponseShape:
             body["citations"] = chat.get("citations") or []
             body["grounding"] = chat.get("grounding")
         return body
+
+    def _sampled(self, name: str, unset: float = 1.0) -> float:
+        """What the model sampled with: the request's value, else the model's default, else vLLM's."""
+        value = getattr(self.request, name, None)
+        if value is None:
+            value = self.sampling.get(name)
+        return float(unset if value is None else value)
 
 
 class _Stream:
@@ -330,7 +348,8 @@ class _Stream:
         if self.opened or not self.calls:  # an answer of tool calls alone has no message
             events += self._open()
             whole = "".join(self.text)
-            message = self.shape.message(whole, self.cited.get("citations") or [], self.logprobs, "completed")
+            cited = self.cited.get("citations") or []
+            message = self.shape.message(whole, cited, self.logprobs, _item_status(self.reason))
             part = message["content"][0]
             events.append(
                 self._text_event("response.output_text.done", text=whole, logprobs=part["logprobs"])
@@ -394,6 +413,11 @@ class _Stream:
             ),
             self.event("response.failed", response=failed),
         ]
+
+
+def _item_status(reason: str | None) -> str:
+    """A message cut by `max_output_tokens` is incomplete, as its response is."""
+    return "incomplete" if reason == "length" else "completed"
 
 
 def _text_part(

@@ -96,14 +96,14 @@ class VectorStores:
 
     def describe(self, tenant: str, store_id: str) -> dict[str, Any]:
         row = None if store_id == DEFAULT_STORE else self.rows.get(tenant, store_id)
-        return self._store_json(tenant, row, self.files(tenant, [store_id]))
+        return self._store_json(row, self.files(tenant, [store_id]))
 
     def describe_all(self, tenant: str) -> list[dict[str, Any]]:
         """Oldest first, the default store first of all."""
         rows = self.rows.all(tenant)
         files = self.rows.files(tenant, [r.id for r in rows]) if rows else []
-        return [self._store_json(tenant, None, self.files(tenant, [DEFAULT_STORE]))] + [
-            self._store_json(tenant, row, [f for f in files if f.store_id == row.id]) for row in rows
+        return [self._store_json(None, self.files(tenant, [DEFAULT_STORE]))] + [
+            self._store_json(row, [f for f in files if f.store_id == row.id]) for row in rows
         ]
 
     def batch_json(self, tenant: str, batch: BatchRow) -> dict[str, Any]:
@@ -179,9 +179,7 @@ class VectorStores:
 
     # -- shapes --
 
-    def _store_json(
-        self, tenant: str, row: VectorStoreRow | None, files: list[StoreFileRow]
-    ) -> dict[str, Any]:
+    def _store_json(self, row: VectorStoreRow | None, files: list[StoreFileRow]) -> dict[str, Any]:
         counts = _counts(files)
         counts["total"] = len(files)
         created = row.created_at if row else min((f.created_at for f in files), default=None)

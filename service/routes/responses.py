@@ -46,7 +46,7 @@ async def create_response(
     filters = search.filters if search else None
     scope = await asyncio.to_thread(state.vector_stores.scope, tenant, stores, filters)
     threshold = search.ranking_options.score_threshold if search and search.ranking_options else 0.0
-    shape = ResponseShape(body, new_response_id(), scope, history)
+    shape = ResponseShape(body, new_response_id(), scope, history, state.config.model.sampling())
     chat = _chat(body, history).within(scope.sources, threshold)
 
     def seen(prompt: Prompt) -> None:

@@ -6,7 +6,7 @@ import asyncio
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from ragserve.service.deps import StateDep, TenantDep
 from ragserve.service.pages import PageDep
@@ -21,11 +21,12 @@ from ragserve.service.vector_store_schemas import (
     UpdateVectorStore,
 )
 from ragserve.service.vector_stores import POLL_AFTER_MS, store_file_json
+from ragserve.state.vector_stores import BatchRow
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/vector_stores", tags=["vector stores"])
-StoreId = Annotated[str, "a vector store's id"]
+StoreId = Annotated[str, Path(description="A vector store's id; vs_default: all the tenant's documents")]
 FileStatus = Literal["in_progress", "completed", "failed", "cancelled"]
 
 
@@ -186,26 +187,27 @@ async def _file(
 # -- batches --
 
 
+async def _batch(state: ServiceState, tenant: str, batch: BatchRow, response: Response) -> dict[str, Any]:
+    described = await asyncio.to_thread(state.vector_stores.batch_json, tenant, batch)
+    _poll_after(response, described["status"])
+    return described
+
+
 @router.post("/{store_id}/file_batches")
 async def create_batch(
     store_id: StoreId, body: AttachFiles, state: StateDep, tenant: TenantDep, response: Response
 ) -> dict[str, Any]:
     stores = state.vector_stores
     batch = await asyncio.to_thread(stores.rows.create_batch, tenant, stores.writable(store_id), body.pairs())
-    described = await asyncio.to_thread(stores.batch_json, tenant, batch)
-    _poll_after(response, described["status"])
-    return described
+    return await _batch(state, tenant, batch, response)
 
 
 @router.get("/{store_id}/file_batches/{batch_id}")
 async def get_batch(
     store_id: StoreId, batch_id: str, state: StateDep, tenant: TenantDep, response: Response
 ) -> dict[str, Any]:
-    stores = state.vector_stores
-    batch = await asyncio.to_thread(stores.rows.batch, tenant, store_id, batch_id)
-    described = await asyncio.to_thread(stores.batch_json, tenant, batch)
-    _poll_after(response, described["status"])
-    return described
+    batch = await asyncio.to_thread(state.vector_stores.rows.batch, tenant, store_id, batch_id)
+    return await _batch(state, tenant, batch, response)
 
 
 @router.post("/{store_id}/file_batches/{batch_id}/cancel")
