@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     feedback_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     """Each tenant's stored feedback (`POST /v1/feedback`); past it a post is refused until an operator
     exports the file (`ragserve feedback export`) and moves it away."""
+    responses_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """Each tenant's stored responses (the Responses API's `store`, for `previous_response_id`): past it, the
+    oldest are deleted to make room, so a tenant can fill neither the database nor another's share."""
     metrics_host: str = "127.0.0.1"
     """The Prometheus listener's address. Metrics name every tenant, so they have a listener of their own,
     never the API's port: loopback by default; in compose, the compose network, its port not published."""

@@ -196,7 +196,7 @@ def _build_state(
         feedback=feedback,
         library=library,
         vector_stores=VectorStores(VectorStoreStore(database), library),
-        responses=ResponseStore(database),
+        responses=ResponseStore(database, settings.responses_max_bytes),
         ingest=ingest,
         retriever=ingest.retriever(),
         prompts=PromptBuilder(

@@ -2,12 +2,16 @@
 `previous_response_id` continues it, and the object as returned, for retrieval.
 
 Every query names the tenant: another tenant's response is "not found", exactly as one that never existed.
+A tenant's stored responses are capped in bytes (RAGSERVE_RESPONSES_MAX_BYTES): storing one past the cap
+deletes the tenant's oldest until it fits, in the same transaction, so a thread older than what the cap holds
+can no longer be continued (404), and no tenant can fill the database.
 """
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from ragserve.errors import ResponseNotFoundError
 from ragserve.state.database import Database
@@ -25,16 +29,19 @@ class StoredResponse:
 
 
 class ResponseStore:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, max_bytes: int) -> None:
         self._db = database
+        self.max_bytes = max_bytes
 
     def add(self, tenant: str, response_id: str, thread: list[dict[str, Any]], body: dict[str, Any]) -> None:
+        size = len(json.dumps([thread, body]).encode())
         with self._db.begin() as connection:
             connection.execute(
                 insert(responses).values(
-                    id=response_id, tenant=tenant, created_at=now(), thread=thread, body=body
+                    id=response_id, tenant=tenant, created_at=now(), thread=thread, body=body, size=size
                 )
             )
+            self._prune(connection, tenant, keep=response_id)
 
     def get(self, tenant: str, response_id: str) -> StoredResponse:
         query = select(responses).where(responses.c.tenant == tenant, responses.c.id == response_id)
@@ -51,3 +58,24 @@ class ResponseStore:
             ).rowcount
         if gone == 0:
             raise ResponseNotFoundError(f"no response {response_id!r}")
+
+    def _prune(self, connection: Connection, tenant: str, keep: str) -> None:
+        """The tenant's oldest responses deleted until the rest fit the cap; never `keep`, the newest."""
+        mine = responses.c.tenant == tenant
+        total = connection.execute(
+            select(func.coalesce(func.sum(responses.c.size), 0)).where(mine)
+        ).scalar_one()
+        if total <= self.max_bytes:
+            return
+        oldest = connection.execute(
+            select(responses.c.id, responses.c.size)
+            .where(mine, responses.c.id != keep)
+            .order_by(responses.c.created_at, responses.c.id)
+        ).all()
+        doomed = []
+        for row in oldest:
+            if total <= self.max_bytes:
+                break
+            doomed.append(row.id)
+            total -= row.size
+        connection.execute(delete(responses).where(mine, responses.c.id.in_(doomed)))

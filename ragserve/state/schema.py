@@ -167,4 +167,5 @@ responses = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("thread", JSON, nullable=False),  # the conversation through this response, as chat messages
     Column("body", JSON, nullable=False),  # the response object as it was returned
+    Column("size", Integer, nullable=False),  # thread and body in UTF-8 JSON bytes, for the per-tenant cap
 )

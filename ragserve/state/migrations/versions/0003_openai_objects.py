@@ -75,5 +75,6 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("thread", sa.JSON, nullable=False),
         sa.Column("body", sa.JSON, nullable=False),
+        sa.Column("size", sa.Integer, nullable=False),
     )
     op.create_index("ix_responses_tenant", "responses", ["tenant"])
