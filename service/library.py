@@ -103,9 +103,10 @@ class DocumentLibrary:
                     document = self.store.get(tenant, document.id)
         return document, created
 
-    async def delete(self, tenant: str, document_id: str) -> DocumentRow:
-        """Marks it, then the background run removes its chunks, its bytes and its row, in that order."""
-        document = await asyncio.to_thread(self.store.mark_deleting, tenant, document_id)
+    async def delete(self, tenant: str, document_id: str, kind: str = "document") -> DocumentRow:
+        """Marks it, then the background run removes its chunks, its bytes and its row, in that order.
+        `kind`: what the caller calls it, for the not-found message."""
+        document = await asyncio.to_thread(self.store.mark_deleting, tenant, document_id, kind)
         self.schedule(tenant)
         return document
 

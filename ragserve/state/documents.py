@@ -115,8 +115,8 @@ class DocumentStore:
         with self._db.connect() as connection:
             return sorted(row.tenant for row in connection.execute(query).all())
 
-    def mark_deleting(self, tenant: str, document_id: str) -> DocumentRow:
-        found = self.get(tenant, document_id)
+    def mark_deleting(self, tenant: str, document_id: str, kind: str = "document") -> DocumentRow:
+        found = self.get(tenant, document_id, kind)
         self._set(tenant, document_id, status="deleting")
         return found
 

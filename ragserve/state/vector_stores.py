@@ -61,7 +61,14 @@ class VectorStoreStore:
 
     # -- stores --
 
-    def create(self, tenant: str, name: str, metadata: dict[str, str]) -> VectorStoreRow:
+    def create(
+        self,
+        tenant: str,
+        name: str,
+        metadata: dict[str, str],
+        files: Sequence[tuple[str, Attributes]] = (),
+    ) -> VectorStoreRow:
+        """A new store holding `files` (document id, attributes): all of it, or nothing."""
         when = now()
         values = {
             "id": f"vs_{secrets.token_hex(12)}",
@@ -73,6 +80,8 @@ class VectorStoreStore:
         }
         with self._db.begin() as connection:
             connection.execute(insert(vector_stores).values(**values))
+            if files:
+                self._attach(connection, tenant, str(values["id"]), files)
         return _store_row(values)
 
     def get(self, tenant: str, store_id: str) -> VectorStoreRow:
@@ -109,41 +118,46 @@ class VectorStoreStore:
     def attach(self, tenant: str, store_id: str, files: Sequence[tuple[str, Attributes]]) -> None:
         """Each (document id, attributes) into the store, all or none; a document already in it takes the
         new attributes. DocumentNotFoundError names the first id that is not one of the tenant's files."""
-        when = now()
         with self._db.begin() as connection:
             self._get(connection, tenant, store_id)
-            ids = [document_id for document_id, _ in files]
-            live = set(
-                connection.execute(
-                    select(documents.c.id).where(
-                        documents.c.tenant == tenant,
-                        documents.c.id.in_(ids),
-                        documents.c.status != "deleting",
-                    )
-                ).scalars()
-            )
-            for document_id in ids:
-                if document_id not in live:
-                    raise DocumentNotFoundError(f"no file {document_id!r}")
+            self._attach(connection, tenant, store_id, files)
+
+    def _attach(
+        self, connection: Connection, tenant: str, store_id: str, files: Sequence[tuple[str, Attributes]]
+    ) -> None:
+        when = now()
+        ids = [document_id for document_id, _ in files]
+        live = set(
             connection.execute(
-                delete(vector_store_files).where(
-                    vector_store_files.c.store_id == store_id, vector_store_files.c.document_id.in_(ids)
+                select(documents.c.id).where(
+                    documents.c.tenant == tenant,
+                    documents.c.id.in_(ids),
+                    documents.c.status != "deleting",
                 )
+            ).scalars()
+        )
+        for document_id in ids:
+            if document_id not in live:
+                raise DocumentNotFoundError(f"no file {document_id!r}")
+        connection.execute(
+            delete(vector_store_files).where(
+                vector_store_files.c.store_id == store_id, vector_store_files.c.document_id.in_(ids)
             )
-            connection.execute(
-                insert(vector_store_files),
-                [
-                    {
-                        "store_id": store_id,
-                        "document_id": document_id,
-                        "tenant": tenant,
-                        "attributes": attributes,
-                        "created_at": when,
-                    }
-                    for document_id, attributes in dict(files).items()
-                ],
-            )
-            self._touch(connection, tenant, store_id)
+        )
+        connection.execute(
+            insert(vector_store_files),
+            [
+                {
+                    "store_id": store_id,
+                    "document_id": document_id,
+                    "tenant": tenant,
+                    "attributes": attributes,
+                    "created_at": when,
+                }
+                for document_id, attributes in dict(files).items()
+            ],
+        )
+        self._touch(connection, tenant, store_id)
 
     def detach(self, tenant: str, store_id: str, document_ids: Sequence[str]) -> int:
         """How many of them were in the store."""
@@ -174,8 +188,11 @@ class VectorStoreStore:
             self.get(tenant, store_id)
             raise DocumentNotFoundError(f"no file {document_id!r} in vector store {store_id!r}")
 
-    def files(self, tenant: str, store_ids: Sequence[str]) -> list[StoreFileRow]:
-        """The live documents in these stores of the tenant's (each store's checked), oldest first."""
+    def files(
+        self, tenant: str, store_ids: Sequence[str], document_id: str | None = None
+    ) -> list[StoreFileRow]:
+        """The live documents in these stores of the tenant's (each store's checked), oldest first; only
+        `document_id` if given."""
         query = (
             select(
                 documents,
@@ -193,6 +210,8 @@ class VectorStoreStore:
             )
             .order_by(vector_store_files.c.created_at, vector_store_files.c.document_id)
         )
+        if document_id is not None:
+            query = query.where(vector_store_files.c.document_id == document_id)
         with self._db.connect() as connection:
             for store_id in store_ids:
                 self._get(connection, tenant, store_id)
@@ -208,16 +227,15 @@ class VectorStoreStore:
         ]
 
     def file(self, tenant: str, store_id: str, document_id: str) -> StoreFileRow:
-        for found in self.files(tenant, [store_id]):
-            if found.document.id == document_id:
-                return found
+        found = self.files(tenant, [store_id], document_id)
+        if found:
+            return found[0]
         raise DocumentNotFoundError(f"no file {document_id!r} in vector store {store_id!r}")
 
     # -- batches --
 
     def create_batch(self, tenant: str, store_id: str, files: Sequence[tuple[str, Attributes]]) -> BatchRow:
-        """The files attached, and the batch that names them, in one go."""
-        self.attach(tenant, store_id, files)
+        """The files attached, and the batch that names them, in one transaction."""
         values = {
             "id": f"vsfb_{secrets.token_hex(12)}",
             "store_id": store_id,
@@ -227,6 +245,8 @@ class VectorStoreStore:
             "cancelled_at": None,
         }
         with self._db.begin() as connection:
+            self._get(connection, tenant, store_id)
+            self._attach(connection, tenant, store_id, files)
             connection.execute(insert(vector_store_file_batches).values(**values))
         return _batch_row(values)
 

@@ -83,8 +83,7 @@ async def get_file(file_id: str, state: StateDep, tenant: TenantDep) -> dict[str
 @router.delete("/files/{file_id}")
 async def delete_file(file_id: str, state: StateDep, tenant: TenantDep) -> dict[str, Any]:
     """Gone from every store and every reader at once; its chunks and bytes are removed in the background."""
-    await asyncio.to_thread(state.library.store.get, tenant, file_id, "file")
-    document = await state.library.delete(tenant, file_id)
+    document = await state.library.delete(tenant, file_id, "file")
     return {"id": document.id, "object": "file", "deleted": True}
 
 

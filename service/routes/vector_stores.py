@@ -21,7 +21,7 @@ from ragserve.service.vector_store_schemas import (
     UpdateVectorStore,
 )
 from ragserve.service.vector_stores import POLL_AFTER_MS, store_file_json
-from ragserve.state.vector_stores import BatchRow
+from ragserve.state.vector_stores import Attributes, BatchRow
 
 __all__ = ["router"]
 
@@ -38,13 +38,8 @@ def _poll_after(response: Response, status: str) -> None:
 @router.post("")
 async def create_store(body: CreateVectorStore, state: StateDep, tenant: TenantDep) -> dict[str, Any]:
     stores = state.vector_stores
-    row = await asyncio.to_thread(stores.rows.create, tenant, body.name, body.metadata or {})
-    if body.file_ids:
-        try:
-            await asyncio.to_thread(stores.rows.attach, tenant, row.id, [(i, {}) for i in body.file_ids])
-        except Exception:
-            await asyncio.to_thread(stores.rows.delete, tenant, row.id)  # all or nothing
-            raise
+    files: list[tuple[str, Attributes]] = [(i, {}) for i in body.file_ids]
+    row = await asyncio.to_thread(stores.rows.create, tenant, body.name, body.metadata or {}, files)
     return await asyncio.to_thread(stores.describe, tenant, row.id)
 
 
