@@ -57,23 +57,33 @@ def _loaded_in_vllm(vllm: VllmProcess) -> set[str]:
 
 
 class _LongStream(threading.Thread):
-    """One streamed acme request long enough to span the swap; records the model of every chunk."""
+    """One streamed acme request that spans the swap whatever the machine's speed: far more tokens than the
+    swap takes, and once `swapped` is set it reads `AFTER_SWAP` more chunks and hangs up. Records the model of
+    every chunk, and how many it read after the swap."""
+
+    AFTER_SWAP = 10
 
     def __init__(self, service: Service) -> None:
         super().__init__(daemon=True)
         self.service = service
         self.models: set[str] = set()
         self.generating = threading.Event()
-        self.events: list[str] = []
+        self.swapped = threading.Event()
+        self.after_swap = 0
+        self.ended_on_its_own = False
 
     def run(self) -> None:
-        body = {"messages": user("Tell a long story."), "max_tokens": 400, "ignore_eos": True, "rag": False}
+        body = {"messages": user("Tell a long story."), "max_tokens": 1500, "ignore_eos": True, "rag": False}
         with stream_chat(self.service.url, KEYS["acme"], body, timeout=300) as response:
             for data in sse_data(response.iter_lines()):
-                self.events.append(data)
-                if data != "[DONE]" and (model := json.loads(data).get("model")):
+                if data == "[DONE]":
+                    self.ended_on_its_own = True
+                elif model := json.loads(data).get("model"):
                     self.models.add(model)
                     self.generating.set()
+                self.after_swap += self.swapped.is_set()
+                if self.after_swap >= self.AFTER_SWAP:
+                    return  # the client hangs up: the service cancels the request and ends its lease
 
 
 def _load(
@@ -102,7 +112,8 @@ def test_a_swap_under_load_fails_no_request_and_unloads_the_old_version_after_it
     swapped = time.monotonic()
     assert response.status_code == 200, response.text
     assert response.json() == {"tenant": "acme", "adapter": "acme-style@v2", "served_name": V2}
-    in_flight_still_loaded = ADAPTER in _loaded_in_vllm(vllm) and long.is_alive()
+    loaded_after_swap = _loaded_in_vllm(vllm)
+    long.swapped.set()
     wait_until(lambda: sum(started > swapped for started, *_ in logs["acme"]) >= 2, 120)  # and after it
     stop.set()
     for worker in [*workers, long]:
@@ -116,9 +127,11 @@ def test_a_swap_under_load_fails_no_request_and_unloads_the_old_version_after_it
     assert {model for _, finished, _, model in logs["acme"] if finished < swap_started} <= {ADAPTER}
     after = [model for started, *_, model in logs["acme"] if started > swapped]
     assert after and set(after) == {V2}
-    # The stream that began before the swap finished, on the version it began with.
-    assert long.models == {ADAPTER} and long.events[-1] == "[DONE]"
-    assert in_flight_still_loaded, "the old version was unloaded while a request still used it"
+    # The stream that began before the swap went on after it, on the version it began with, which vLLM
+    # still held: it was in flight until it hung up, AFTER_SWAP chunks past the swap.
+    assert not long.ended_on_its_own and long.after_swap == long.AFTER_SWAP, "it ended before the swap"
+    assert long.models == {ADAPTER}
+    assert ADAPTER in loaded_after_swap, "the old version was unloaded while a request still used it"
     deadline = time.monotonic() + 15
     while ADAPTER in _loaded_in_vllm(vllm) and time.monotonic() < deadline:
         time.sleep(0.2)
