@@ -36,7 +36,7 @@ async def prompt_for(state: ServiceState, tenant: str, body: ChatRequest) -> Pro
     t0 = time.perf_counter()
     max_tokens = max_tokens_for(body, state, tenant)
     prompt = await asyncio.to_thread(
-        state.prompts.build, tenant_config.system_prompt, hits, turns, max_tokens
+        state.prompts.build, tenant_config.system_prompt, hits, turns, max_tokens, body.keeps_turns
     )
     state.metrics.stage_seconds.labels("prompt").observe(time.perf_counter() - t0)
     return replace(prompt, retrieved=retrieved)

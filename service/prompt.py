@@ -111,15 +111,23 @@ class PromptBuilder:
         self.instruction = instruction
 
     def build(
-        self, system_prompt: str, hits: Sequence[Hit], turns: Sequence[Message], max_tokens: int
+        self,
+        system_prompt: str,
+        hits: Sequence[Hit],
+        turns: Sequence[Message],
+        max_tokens: int,
+        keep_turns: bool = False,
     ) -> Prompt:
+        """The prompt that fits; `keep_turns`: never drop a turn (the blocks still give way), so a
+        conversation that does not fit with no block is refused."""
         budget = self.max_model_len - max_tokens
         extra_system = [m.content for m in turns if m.role == "system"]
         conversation = [m for m in turns if m.role != "system"]
         blocks = list(hits)
         # The candidates in the order they are given up: every block, then one block fewer at a time, then
         # with no block one turn fewer at a time, the oldest first; the last turn always stays.
-        kept = [(n, 0) for n in range(len(blocks), -1, -1)] + [(0, d) for d in range(1, len(conversation))]
+        droppable = 0 if keep_turns else len(conversation)
+        kept = [(n, 0) for n in range(len(blocks), -1, -1)] + [(0, d) for d in range(1, droppable)]
 
         def layout(i: int) -> list[Message]:
             n_blocks, dropped = kept[i]
@@ -133,12 +141,13 @@ class PromptBuilder:
 
         if count(0) <= budget:
             return Prompt(layout(0), blocks, counted[0], max_tokens)
-        estimates = self._estimates(blocks, layout, conversation)
+        estimates = self._estimates(blocks, layout, conversation)[: len(kept)]
         chosen = self._first_fitting(estimates, budget, counted[0] - estimates[0], count)
         if chosen == len(kept):
             last = counted[len(kept) - 1]
+            kept_all = " with every turn kept" if keep_turns and len(conversation) > 1 else ""
             raise PromptTooLongError(
-                f"the prompt needs {last} tokens but at most {budget} fit "
+                f"the prompt needs {last} tokens{kept_all} but at most {budget} fit "
                 f"({self.max_model_len} in the model's context, {max_tokens} kept for the answer)",
                 param="messages",
             )

@@ -7,6 +7,7 @@ cannot (`metadata`, `user`, `prompt_cache_key`, ...) is accepted, and a feature 
 that is not text) is a 400 naming the field, never silence.
 """
 
+import secrets
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -16,7 +17,7 @@ from ragserve.service.attribute_filters import AttributeFilter
 from ragserve.service.schemas import ChatRequest, RequestBody
 from ragserve.service.vector_store_schemas import check_filters
 
-__all__ = ["FileSearchTool", "FunctionTool", "ResponsesRequest"]
+__all__ = ["FileSearchTool", "FunctionTool", "ResponsesRequest", "item_id"]
 
 _MAX_TEXT = 1_000_000
 _MAX_K = 20  # blocks that reach the prompt, as chat's `k`
@@ -24,8 +25,17 @@ Text = Annotated[str, Field(max_length=_MAX_TEXT)]
 ItemId = Annotated[str, Field(max_length=256)]
 
 
+def item_id(prefix: str) -> str:
+    """A new id for an item of a response, OpenAI's way: `msg_...`, `fc_...`."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
 class _Item(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    def listed(self) -> dict[str, Any]:
+        """The item as `GET /v1/responses/{id}/input_items` lists it: with an id, and done."""
+        return {"status": "completed", **self.model_dump(exclude_none=True)}
 
 
 class TextPart(_Item):
@@ -57,6 +67,15 @@ class MessageItem(_Item):
     def text(self) -> str:
         return self.content if isinstance(self.content, str) else "\n".join(p.text for p in self.content)
 
+    def listed(self) -> dict[str, Any]:
+        if isinstance(self.content, str):  # the easy form, as the typed parts it stands for
+            kind = "output_text" if self.role == "assistant" else "input_text"
+            extra: dict[str, Any] = {"annotations": []} if self.role == "assistant" else {}
+            content: list[dict[str, Any]] = [{"type": kind, "text": self.content, **extra}]
+        else:
+            content = [part.model_dump() for part in self.content]
+        return {**super().listed(), "id": self.id or item_id("msg"), "content": content}
+
 
 class FunctionCallItem(_Item):
     type: Literal["function_call"]
@@ -65,6 +84,9 @@ class FunctionCallItem(_Item):
     arguments: Text
     id: ItemId | None = None
     status: str | None = None
+
+    def listed(self) -> dict[str, Any]:
+        return {**super().listed(), "id": self.id or item_id("fc")}
 
 
 class FunctionCallOutputItem(_Item):
@@ -76,6 +98,9 @@ class FunctionCallOutputItem(_Item):
 
     def text(self) -> str:
         return self.output if isinstance(self.output, str) else "\n".join(p.text for p in self.output)
+
+    def listed(self) -> dict[str, Any]:
+        return {**super().listed(), "id": self.id or item_id("fco")}
 
 
 class FileSearchCallItem(_Item):

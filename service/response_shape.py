@@ -24,7 +24,13 @@ from typing import Any
 from ragserve.errors import RagserveError
 from ragserve.ingest.search import Hit
 from ragserve.service.http_errors import status_for
-from ragserve.service.response_schemas import FileSearchTool, FunctionTool, ResponsesRequest, input_messages
+from ragserve.service.response_schemas import (
+    FileSearchTool,
+    FunctionTool,
+    ResponsesRequest,
+    input_messages,
+    item_id,
+)
 from ragserve.service.vector_stores import Scope
 
 __all__ = ["ResponseShape", "new_response_id"]
@@ -34,10 +40,6 @@ _ZERO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 
 def new_response_id() -> str:
     return f"resp_{secrets.token_hex(16)}"
-
-
-def _item_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(12)}"
 
 
 @dataclass
@@ -53,8 +55,8 @@ class ResponseShape:
     )  # the model's defaults, which the request's override
     created_at: int = field(default_factory=lambda: int(time.time()))
     blocks: list[Hit] = field(default_factory=list)  # set when the prompt is built
-    search_id: str = field(default_factory=lambda: _item_id("fs"))
-    message_id: str = field(default_factory=lambda: _item_id("msg"))
+    search_id: str = field(default_factory=lambda: item_id("fs"))
+    message_id: str = field(default_factory=lambda: item_id("msg"))
 
     # -- whole --
 
@@ -188,9 +190,9 @@ class ResponseShape:
     def function_call(self, call: dict[str, Any]) -> dict[str, Any]:
         function = call.get("function") or {}
         return {
-            "id": _item_id("fc"),
+            "id": item_id("fc"),
             "type": "function_call",
-            "call_id": call.get("id") or _item_id("call"),
+            "call_id": call.get("id") or item_id("call"),
             "name": function.get("name", ""),
             "arguments": function.get("arguments") or "",
             "status": "completed",

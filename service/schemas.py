@@ -228,6 +228,7 @@ class ChatRequest(_Generation):
     # Not fields a client sends: where retrieval reads (the Responses API's file_search tool).
     _sources: list[str] | None = PrivateAttr(default=None)
     _min_score: float = PrivateAttr(default=0.0)
+    _keep_turns: bool = PrivateAttr(default=False)  # the Responses API's `truncation: "disabled"`
 
     def within(self, sources: list[str] | None, min_score: float = 0.0) -> "ChatRequest":
         """This request, retrieving from those documents' chunks only (their sources in the index; None: all
@@ -235,6 +236,16 @@ class ChatRequest(_Generation):
         self._sources = sources
         self._min_score = min_score
         return self
+
+    def keeping_turns(self, keep: bool = True) -> "ChatRequest":
+        """This request, refused (400) rather than answered with its oldest turns dropped when it does not
+        fit the model's context."""
+        self._keep_turns = keep
+        return self
+
+    @property
+    def keeps_turns(self) -> bool:
+        return self._keep_turns
 
     @property
     def sources(self) -> list[str] | None:

@@ -1,5 +1,5 @@
 """The responses the Responses API keeps (`store`, on by default): each with the thread through it, so that
-`previous_response_id` continues it, and the object as returned, for retrieval.
+`previous_response_id` continues it, its input items, and the object as returned, for retrieval.
 
 Every query names the tenant: another tenant's response is "not found", exactly as one that never existed.
 A tenant's stored responses are capped in bytes (RAGSERVE_RESPONSES_MAX_BYTES): storing one past the cap
@@ -18,13 +18,24 @@ from ragserve.state.database import Database
 from ragserve.state.schema import responses
 from ragserve.state.tenants import now
 
-__all__ = ["ResponseStore", "StoredResponse"]
+__all__ = ["NewResponse", "ResponseStore", "StoredResponse"]
 
 
 @dataclass(frozen=True)
 class StoredResponse:
     id: str
     thread: list[dict[str, Any]]  # chat messages, this response's answer last
+    body: dict[str, Any]
+    input: list[dict[str, Any]]  # the request's input items, with their ids
+
+
+@dataclass(frozen=True)
+class NewResponse:
+    """A response to keep: `thread` for previous_response_id, `input` for its input items, `body` as sent."""
+
+    id: str
+    thread: list[dict[str, Any]]
+    input: list[dict[str, Any]]
     body: dict[str, Any]
 
 
@@ -33,15 +44,21 @@ class ResponseStore:
         self._db = database
         self.max_bytes = max_bytes
 
-    def add(self, tenant: str, response_id: str, thread: list[dict[str, Any]], body: dict[str, Any]) -> None:
-        size = len(json.dumps([thread, body]).encode())
+    def add(self, tenant: str, new: NewResponse) -> None:
+        size = len(json.dumps([new.thread, new.input, new.body]).encode())
         with self._db.begin() as connection:
             connection.execute(
                 insert(responses).values(
-                    id=response_id, tenant=tenant, created_at=now(), thread=thread, body=body, size=size
+                    id=new.id,
+                    tenant=tenant,
+                    created_at=now(),
+                    thread=new.thread,
+                    input=new.input,
+                    body=new.body,
+                    size=size,
                 )
             )
-            self._prune(connection, tenant, keep=response_id)
+            self._prune(connection, tenant, keep=new.id)
 
     def get(self, tenant: str, response_id: str) -> StoredResponse:
         query = select(responses).where(responses.c.tenant == tenant, responses.c.id == response_id)
@@ -49,7 +66,7 @@ class ResponseStore:
             row = connection.execute(query).first()
         if row is None:
             raise ResponseNotFoundError(f"no response {response_id!r}")
-        return StoredResponse(row.id, list(row.thread), dict(row.body))
+        return StoredResponse(row.id, list(row.thread), dict(row.body), list(row.input))
 
     def delete(self, tenant: str, response_id: str) -> None:
         with self._db.begin() as connection:

@@ -166,6 +166,7 @@ responses = Table(
     _tenant_column(),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("thread", JSON, nullable=False),  # the conversation through this response, as chat messages
+    Column("input", JSON, nullable=False),  # the request's input items, as GET .../input_items lists them
     Column("body", JSON, nullable=False),  # the response object as it was returned
-    Column("size", Integer, nullable=False),  # thread and body in UTF-8 JSON bytes, for the per-tenant cap
+    Column("size", Integer, nullable=False),  # thread, input and body in UTF-8 JSON bytes, for the tenant cap
 )

@@ -1,22 +1,24 @@
-"""POST /v1/responses (OpenAI's Responses API), with retrieval and deletion of stored responses: answered
-down the one answer path, as chat is (service/answering.py), and shaped by service/response_shape.py."""
+"""POST /v1/responses (OpenAI's Responses API), with retrieval, input items and deletion of stored responses:
+answered down the one answer path, as chat is (service/answering.py), shaped by service/response_shape.py."""
 
 import asyncio
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
-from ragserve.errors import InvalidRequestError, validation_problems
+from ragserve.errors import InvalidRequestError, PromptTooLongError, validation_problems
 from ragserve.service.answering import answer
 from ragserve.service.deps import StateDep, TenantDep
+from ragserve.service.pages import PageDep
 from ragserve.service.prompt import Prompt
 from ragserve.service.response_schemas import ResponsesRequest
 from ragserve.service.response_shape import ResponseShape, new_response_id
 from ragserve.service.schemas import ChatRequest
 from ragserve.service.vector_stores import DEFAULT_STORE
+from ragserve.state.responses import NewResponse
 
 __all__ = ["router"]
 
@@ -32,8 +34,10 @@ async def create_response(
 
     `instructions` is the system turn; `input` is text or items (messages with text, `function_call`,
     `function_call_output`); `previous_response_id` continues a stored response's thread (`store`, on by
-    default). `max_output_tokens`, `temperature`, `top_p`, `top_logprobs`, `text.format` (`json_schema`,
-    `json_object`), `function` tools with `tool_choice` and `parallel_tool_calls` are translated for vLLM.
+    default). A thread too long for the model's context is a 400 unless `truncation` is `auto`, which
+    drops its oldest turns. `max_output_tokens`, `temperature`, `top_p`, `top_logprobs`, `text.format`
+    (`json_schema`, `json_object`), `function` tools with `tool_choice` and `parallel_tool_calls` are
+    translated for vLLM.
     The `file_search` tool names the stores retrieval reads (`vector_store_ids`, `filters`,
     `max_num_results` up to 20 blocks in the prompt, `ranking_options.score_threshold`); without it,
     retrieval reads all the tenant's documents, as chat does. The answer's text carries a `file_citation`
@@ -47,16 +51,22 @@ async def create_response(
     scope = await asyncio.to_thread(state.vector_stores.scope, tenant, stores, filters)
     threshold = search.ranking_options.score_threshold if search and search.ranking_options else 0.0
     shape = ResponseShape(body, new_response_id(), scope, history, state.config.model.sampling())
-    chat = _chat(body, history).within(scope.sources, threshold)
+    # OpenAI's default truncation is "disabled": a thread that does not fit is refused, not cut.
+    chat = _chat(body, history).within(scope.sources, threshold).keeping_turns(body.truncation != "auto")
 
     def seen(prompt: Prompt) -> None:
         shape.blocks = prompt.blocks
 
-    answered = await answer(chat, request, state, tenant, on_prompt=seen)
+    try:
+        answered = await answer(chat, request, state, tenant, on_prompt=seen)
+    except PromptTooLongError as exc:
+        hint = "" if body.truncation == "auto" else '; with truncation "auto" the oldest turns are dropped'
+        raise PromptTooLongError(f"input: {exc}{hint}", param="input") from None
 
     async def keep(final: dict[str, Any]) -> None:
         if body.store:
-            await asyncio.to_thread(state.responses.add, tenant, shape.id, shape.thread(final), final)
+            kept = NewResponse(shape.id, shape.thread(final), [item.listed() for item in body.items()], final)
+            await asyncio.to_thread(state.responses.add, tenant, kept)
 
     if isinstance(answered, StreamingResponse):
         answered.body_iterator = shape.events(answered.body_iterator, keep)
@@ -72,6 +82,23 @@ async def create_response(
 @router.get("/responses/{response_id}")
 async def get_response(response_id: str, state: StateDep, tenant: TenantDep) -> dict[str, Any]:
     return (await asyncio.to_thread(state.responses.get, tenant, response_id)).body
+
+
+@router.get("/responses/{response_id}/input_items")
+async def list_input_items(
+    response_id: str,
+    state: StateDep,
+    tenant: TenantDep,
+    page: PageDep,
+    include: Annotated[list[str] | None, Query(max_length=8)] = None,
+) -> dict[str, Any]:
+    """The items the response was given as `input` (not those of the thread it continued), newest first
+    unless `order` is `asc`, in cursor pages."""
+    if include:
+        unsupported = f"include: {include[0]!r} is not supported for input items"
+        raise InvalidRequestError(unsupported, param="include")
+    items = (await asyncio.to_thread(state.responses.get, tenant, response_id)).input
+    return page.of(items, lambda item: str(item["id"]), lambda item: item)
 
 
 @router.delete("/responses/{response_id}")

@@ -86,6 +86,15 @@ def test_then_the_oldest_turns_go_but_never_the_last() -> None:
     assert prompt.messages[-1] == Message("user", "now?")
 
 
+def test_keeping_the_turns_the_blocks_still_give_way_and_a_thread_too_long_is_refused() -> None:
+    short = [Message("user", "old " * 10), Message("assistant", "reply " * 10), Message("user", "now?")]
+    prompt = PromptBuilder(_count, 120, "system").build("S", [_hit(1, 200)], short, 50, keep_turns=True)
+    assert prompt.blocks == [] and prompt.messages[1:] == short
+    long = [Message("user", "old " * 40), Message("assistant", "reply " * 40), Message("user", "now?")]
+    with pytest.raises(PromptTooLongError, match="with every turn kept but at most 70 fit"):
+        PromptBuilder(_count, 120, "system").build("S", [_hit(1, 200)], long, 50, keep_turns=True)
+
+
 def test_a_prompt_that_cannot_fit_is_refused_before_vllm() -> None:
     with pytest.raises(PromptTooLongError, match="at most 50 fit"):
         PromptBuilder(_count, 100, "system").build("S", [], [Message("user", "word " * 500)], 50)

@@ -137,6 +137,65 @@ def test_previous_response_id_continues_the_thread(
     assert client.responses.retrieve(second.id).id == second.id
 
 
+def test_input_items_lists_what_the_response_was_given_in_cursor_pages(
+    responses_service: Service, client: openai.OpenAI
+) -> None:
+    first = client.responses.create(model="default", input="Hello there.", max_output_tokens=8)
+    given: list[Any] = [
+        {"role": "developer", "content": "Answer in one line."},
+        {"id": "msg_mine", "role": "user", "content": [{"type": "input_text", "text": "Hi"}]},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": "What does the capacitor need?"},
+    ]
+    second = client.responses.create(
+        model="default", input=given, previous_response_id=first.id, max_output_tokens=8
+    )
+    newest_first = list(client.responses.input_items.list(second.id, limit=1))  # follows the cursor
+    listed = [item.model_dump(exclude_none=True) for item in reversed(newest_first)]
+    assert [(i["type"], i["role"], i["status"]) for i in listed] == [
+        ("message", "developer", "completed"),
+        ("message", "user", "completed"),
+        ("message", "assistant", "completed"),
+        ("message", "user", "completed"),
+    ]  # only this response's input, not the thread it continued
+    assert listed[1]["id"] == "msg_mine" and len({i["id"] for i in listed}) == 4
+    assert listed[2]["content"] == [{"type": "output_text", "text": "Hello.", "annotations": []}]
+    assert listed[3]["content"] == [{"type": "input_text", "text": "What does the capacitor need?"}]
+    ascending = client.responses.input_items.list(second.id, order="asc", limit=2)
+    assert [i.id for i in ascending.data] == [i["id"] for i in listed[:2]] and ascending.has_more
+    once, again = (client.responses.input_items.list(first.id).data for _ in range(2))
+    assert [(i.type, i.role) for i in once] == [("message", "user")]  # type: ignore[union-attr]
+    assert [i.id for i in once] == [i.id for i in again]  # given once, when it was stored
+    other = create_tenant(responses_service, "hooli")
+    with openai_client(responses_service.url, other) as theirs, pytest.raises(openai.NotFoundError):
+        theirs.responses.input_items.list(second.id)
+
+
+def test_a_thread_too_long_for_the_context_is_refused_unless_truncation_is_auto(
+    responses_service: Service, initech: str
+) -> None:
+    """OpenAI's default truncation, "disabled", refuses a thread the model cannot take whole; "auto" drops
+    its oldest turns. (The test's model has 2048 tokens.)"""
+    earlier = [
+        {"role": role, "content": f"{role} turn {i}: " + "the capacitor stores charge " * 60}
+        for i in range(4)
+        for role in ("user", "assistant")
+    ]
+    body = {"input": [*earlier, {"role": "user", "content": "What does it need?"}], "max_output_tokens": 16}
+    for truncation, status in ((None, 400), ("disabled", 400), ("auto", 200)):
+        sent = body if truncation is None else {**body, "truncation": truncation}
+        response = httpx.post(
+            f"{responses_service.url}/v1/responses", json=sent, headers=bearer(initech), timeout=120
+        )
+        assert response.status_code == status, (truncation, response.text)
+        if status == 400:
+            error = response.json()["error"]
+            assert error["param"] == "input" and error["code"] == "context_length_exceeded", error
+            assert 'truncation "auto"' in error["message"]
+        else:
+            assert response.json()["truncation"] == "auto"
+
+
 class Part(BaseModel):
     name: str
     gigawatts: float

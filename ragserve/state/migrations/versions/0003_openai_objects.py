@@ -74,6 +74,7 @@ def upgrade() -> None:
         _tenant(),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("thread", sa.JSON, nullable=False),
+        sa.Column("input", sa.JSON, nullable=False),
         sa.Column("body", sa.JSON, nullable=False),
         sa.Column("size", sa.Integer, nullable=False),
     )
