@@ -21,18 +21,22 @@ from tests.support.chat import post_chat, stream_chat, user
 from tests.support.servers import free_port
 from tests.support.waiting import wait_until
 
-# ignore_eos makes vLLM generate all 600 tokens: tens of seconds on this CPU.
+# ignore_eos makes vLLM generate all 1500 tokens: over a minute on this CPU, so whatever a test does
+# mid-stream (hang up, kill vLLM) comes first even on a stalled machine. With the short prompt of
+# `rag: false` they fit the server's 2048.
+LONGEST = 1500
 LONG = {
     "messages": [{"role": "user", "content": "Write a very long story about robots."}],
-    "max_tokens": 600,
+    "max_tokens": LONGEST,
     "ignore_eos": True,
+    "rag": False,
 }
 
 
 def _long_stream(
-    url: str, tenant: str = "acme", max_tokens: int = 600, timeout: float = 120
+    url: str, tenant: str = "acme", timeout: float = 120
 ) -> AbstractContextManager[httpx.Response]:
-    return stream_chat(url, KEYS[tenant], {**LONG, "max_tokens": max_tokens}, timeout)
+    return stream_chat(url, KEYS[tenant], LONG, timeout)
 
 
 def _vllm_metric(vllm_url: str, name: str) -> float:
@@ -82,7 +86,7 @@ def _holding(limiter: ConcurrencyLimiter, tenant: str) -> Iterator[None]:
 def test_over_the_concurrency_limit_is_429_with_retry_after(limited: Service) -> None:
     limiter = limited.state.limiter
     # A streamed answer holds its slot while it is generated...
-    with _long_stream(limited.url, "globex", max_tokens=1200) as first:
+    with _long_stream(limited.url, "globex") as first:
         lines = first.iter_lines()  # held: a dropped iterator closes the connection, which frees the slot
         seen = _until_generating(lines)
         assert limiter.in_flight("globex") == 1, seen
@@ -108,7 +112,7 @@ def shared(
 def _held_stream(url: str, release: threading.Event) -> httpx.Response:
     """acme's long streamed answer that, once admitted, keeps its connection (and so its slot) until
     `release` is set, reading nothing; a refusal is read whole. The response."""
-    with _long_stream(url, max_tokens=1200, timeout=300) as response:
+    with _long_stream(url, timeout=300) as response:
         if response.status_code == 200:
             release.wait(300)
         else:
@@ -148,18 +152,16 @@ def test_overload_from_one_tenant_leaves_the_other_served(shared: Service) -> No
 
 
 def test_a_client_that_disconnects_cancels_its_vllm_request(service: Service, vllm: VllmProcess) -> None:
-    """vLLM stops generating for a client gone: of the 1500 tokens asked for (over a minute on this CPU, so
-    the hang-up surely comes first), far from all are made. Counted by vLLM's own token counter, not by
-    catching the request running, which a machine stalled between two reads can miss (CI did)."""
-    longest = 1500  # with the short prompt of `rag: false`, within the server's 2048 tokens
+    """vLLM stops generating for a client gone: far from all the tokens asked for are made. Counted by
+    vLLM's own token counter, not by catching the request running, which a machine stalled between two
+    reads can miss (CI did)."""
     wait_until(lambda: _running_requests(vllm.url) == 0, 120, "vLLM to finish the requests of earlier tests")
     before = _generated_tokens(vllm.url)
-    body = {**LONG, "max_tokens": longest, "rag": False}
-    with stream_chat(service.url, KEYS["acme"], body, timeout=120) as response:
+    with _long_stream(service.url) as response:
         _until_generating(response.iter_lines())
     wait_until(lambda: _running_requests(vllm.url) == 0, 30, "the cancelled request to leave vLLM")
     generated = _generated_tokens(vllm.url) - before
-    assert 0 < generated < longest, f"vLLM made {generated} of the {longest} tokens: not cancelled"
+    assert 0 < generated < LONGEST, f"vLLM made {generated} of the {LONGEST} tokens: not cancelled"
 
 
 def test_vllm_unreachable_is_503_and_not_ready(

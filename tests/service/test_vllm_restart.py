@@ -17,9 +17,15 @@ from tests.service.conftest import ADAPTER, KEYS, serve
 from tests.support.chat import post_chat, sse_data, stream_chat
 from tests.support.waiting import wait_until
 
-# ignore_eos makes vLLM generate all 600 tokens: far longer than the kill takes to come.
-LONG = {"messages": [{"role": "user", "content": "Write a very long story about robots."}], "max_tokens": 600,
-        "ignore_eos": True, "stream": True}  # fmt: skip
+# ignore_eos makes vLLM generate all 1500 tokens (over a minute here; `rag: false` keeps the prompt short
+# enough for them): far longer than the kill takes to come, even on a stalled machine.
+LONG = {
+    "messages": [{"role": "user", "content": "Write a very long story about robots."}],
+    "max_tokens": 1500,
+    "ignore_eos": True,
+    "rag": False,
+    "stream": True,
+}
 RESTART_S = 300  # vLLM takes 60-80 s to start on 2 cores; more while other tests share them
 
 
