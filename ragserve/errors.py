@@ -186,8 +186,9 @@ class VectorStoreNotFoundError(RagserveError):
     """No vector store of that id is the caller's tenant's, or no such batch or file in it."""
 
 
-class ResponseNotFoundError(RagserveError):
-    """No stored response of that id is the caller's tenant's."""
+class ResponseNotFoundError(InvalidRequestError):
+    """No stored response of that id is the caller's tenant's (404); as a `previous_response_id`, code
+    `previous_response_not_found`."""
 
 
 class PayloadTooLargeError(RagserveError):

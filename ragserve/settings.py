@@ -133,7 +133,7 @@ class Settings(BaseSettings):
     max_concurrency: int = Field(default=32, ge=1)
     """Requests in flight in the whole service (each tenant's share: `max_concurrency` in its table)."""
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
-    """The largest request body (413 past it)."""
+    """The largest request body (413 past it), and WebSocket message (its connection closed, 1009)."""
     body_timeout_s: float = Field(default=10.0, gt=0)
     """The longest wait for the next chunk of a request body (408 past it)."""
     max_connections: int = Field(default=256, ge=1)

@@ -29,14 +29,15 @@ __all__ = ["answer"]
 
 async def answer(
     body: ChatRequest,
-    request: Request,
+    request: Request | None,
     state: ServiceState,
     tenant: str,
     on_prompt: Callable[[Prompt], None] | None = None,
 ) -> Response:
     """The answer to a chat request as Chat Completions' JSON, or its server-sent events when streamed; the
     tenant's concurrency slot and adapter lease are held until the last event. `on_prompt` sees the prompt
-    (its retrieved blocks) before generation starts."""
+    (its retrieved blocks) before generation starts. `request`: the HTTP request, whose hang-up cancels a
+    whole answer; None on a WebSocket, which watches its own connection."""
     started = time.perf_counter()
     stack = AsyncExitStack()
     await stack.enter_async_context(state.limiter.slot(tenant))

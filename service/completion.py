@@ -15,9 +15,11 @@ __all__ = ["complete"]
 _T = TypeVar("_T")
 
 
-async def complete(state: ServiceState, payload: dict[str, Any], request: Request) -> dict[str, Any]:
-    """A client that hangs up cancels its vLLM request instead of leaving it to run."""
-    return await _unless_disconnected(complete_on_replica(state, payload), request)
+async def complete(state: ServiceState, payload: dict[str, Any], request: Request | None) -> dict[str, Any]:
+    """A client that hangs up cancels its vLLM request instead of leaving it to run. `request`: the HTTP
+    request whose hang-up is watched; None where the caller watches its connection itself."""
+    work = complete_on_replica(state, payload)
+    return await (work if request is None else _unless_disconnected(work, request))
 
 
 async def _unless_disconnected(work: Awaitable[_T], request: Request) -> _T:

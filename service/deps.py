@@ -10,7 +10,7 @@ from fastapi import Depends, Header, Request
 
 from ragserve.service.state import ServiceState
 
-__all__ = ["StateDep", "TenantDep"]
+__all__ = ["StateDep", "TenantDep", "admit"]
 
 
 async def get_state(request: Request) -> ServiceState:
@@ -24,9 +24,16 @@ StateDep = Annotated[ServiceState, Depends(get_state)]
 async def get_tenant(
     request: Request, state: StateDep, authorization: Annotated[str | None, Header()] = None
 ) -> str:
+    tenant = await admit(state, authorization)
+    request.state.tenant = tenant  # for the request metrics
+    return tenant
+
+
+async def admit(state: ServiceState, authorization: str | None) -> str:
+    """The tenant of a bearer key (AuthError if none), its adapter as the database says now: an assignment
+    made in another process is followed before its request goes on."""
     tenant = await state.tenants.authenticate(authorization)
-    request.state.tenant = tenant.name  # for the request metrics
-    await state.adapters.follow(tenant.name, tenant.assigned)  # an assignment made in another process
+    await state.adapters.follow(tenant.name, tenant.assigned)
     return tenant.name
 
 

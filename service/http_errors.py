@@ -1,6 +1,8 @@
 """The HTTP edge: domain errors become JSON bodies in OpenAI's error shape; nothing leaks a traceback."""
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,7 +37,7 @@ from ragserve.errors import (
     VectorStoreNotFoundError,
 )
 
-__all__ = ["domain_error_body", "error_body", "install_error_handlers", "status_for"]
+__all__ = ["domain_error_body", "error_body", "install_error_handlers", "status_for", "validation_error_body"]
 
 log = logging.getLogger("ragserve.service")
 _TYPE_NAMES = frozenset({"str", "int", "float", "bool", "dict", "list", "none", "json-or-python"})
@@ -102,10 +104,11 @@ def _is_union_member(name: str) -> bool:
     return name in _TYPE_NAMES or not name[:1].islower() or any(c in name for c in "[-")
 
 
-def _validation_error(exc: RequestValidationError) -> dict[str, object]:
-    """Each bad field once, with what every member of a union said of it; the first one is `param`."""
+def validation_error_body(errors: Sequence[Any]) -> dict[str, object]:
+    """pydantic's errors as one OpenAI-shaped body: each bad field once, with what every member of a union
+    said of it; the first one is `param`."""
     problems: dict[str, list[str]] = {}
-    for error in exc.errors():
+    for error in errors:
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
         problems.setdefault(_param(tuple(error.get("loc", ()))), []).append(message)
     text = "; ".join(f"{param or 'body'}: {' or '.join(said)}" for param, said in problems.items())
@@ -124,7 +127,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # 400, not FastAPI's 422: OpenAI's and vLLM's convention, which the SDKs raise as BadRequestError.
-        return JSONResponse(_validation_error(exc), status_code=400)
+        return JSONResponse(validation_error_body(exc.errors()), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -77,15 +77,18 @@ class ServerLimits(TypedDict):
     limit_concurrency: int
     timeout_keep_alive: int
     h11_max_incomplete_event_size: int
+    ws_max_size: int
 
 
 def server_limits(settings: Settings) -> ServerLimits:
     """uvicorn's arguments bounding connections: past `limit_concurrency` open connections a request gets 503,
-    an idle keep-alive connection closes, and headers over the cap are refused (h11; httptools has no cap)."""
+    an idle keep-alive connection closes, headers over the cap are refused (h11; httptools has no cap), and a
+    WebSocket message over the body cap closes its connection (1009) before it is held whole."""
     return ServerLimits(
         limit_concurrency=settings.max_connections,
         timeout_keep_alive=settings.keep_alive_s,
         h11_max_incomplete_event_size=settings.max_header_bytes,
+        ws_max_size=settings.max_body_bytes,
     )
 
 

@@ -23,6 +23,10 @@ class OwningStream(StreamingResponse):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            # The events first: closing them mid-stream aborts the vLLM request, not leaving it to the GC.
-            await self._events.aclose()
-            await self._held.aclose()
+            await self.release()
+
+    async def release(self) -> None:
+        """Ends the events (mid-stream, that aborts the vLLM request, not leaving it to the GC), then lets go
+        of what the request held. For a caller that reads `body_iterator` itself; idempotent."""
+        await self._events.aclose()
+        await self._held.aclose()

@@ -14,10 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ragserve.errors import InvalidRequestError
 from ragserve.service.attribute_filters import AttributeFilter
+from ragserve.service.compaction import EARLIER, unsealed
 from ragserve.service.schemas import ChatRequest, RequestBody
 from ragserve.service.vector_store_schemas import check_filters
 
-__all__ = ["FileSearchTool", "FunctionTool", "ResponsesRequest", "item_id"]
+__all__ = ["CompactRequest", "FileSearchTool", "FunctionTool", "ResponsesRequest", "item_id"]
 
 _MAX_TEXT = 1_000_000
 _MAX_K = 20  # blocks that reach the prompt, as chat's `k`
@@ -113,9 +114,26 @@ class FileSearchCallItem(_Item):
     id: ItemId
 
 
-InputItem = Annotated[
-    MessageItem | FunctionCallItem | FunctionCallOutputItem | FileSearchCallItem, Field(discriminator="type")
-]
+class CompactionItem(_Item):
+    """What `/v1/responses/compact` made of a conversation's earlier turns, sent back in their place."""
+
+    type: Literal["compaction"]
+    encrypted_content: Annotated[str, Field(max_length=_MAX_TEXT)]
+    id: ItemId | None = None
+    created_by: Annotated[str, Field(max_length=256)] | None = None
+
+    def summary(self) -> str:
+        try:
+            return unsealed(self.encrypted_content)
+        except ValueError as exc:
+            raise InvalidRequestError(f"input: {exc}", param="input") from None
+
+    def listed(self) -> dict[str, Any]:
+        return {**super().listed(), "id": self.id or item_id("cmp")}
+
+
+AnyItem = MessageItem | FunctionCallItem | FunctionCallOutputItem | FileSearchCallItem | CompactionItem
+InputItem = Annotated[AnyItem, Field(discriminator="type")]
 
 
 class FunctionTool(_Item):
@@ -192,6 +210,38 @@ class _NamedTool(_Item):
     type: Literal["file_search"]
 
 
+def _typed_items(cls: type[BaseModel], items: Any) -> Any:
+    """An item with a role and no type is a message (the SDKs' easy input form)."""
+    if isinstance(items, list):
+        return [{"type": "message", **i} if isinstance(i, dict) and "type" not in i else i for i in items]
+    return items
+
+
+def _as_items(given: "str | list[AnyItem] | None") -> list[AnyItem]:
+    if given is None:
+        return []
+    return [MessageItem(role="user", content=given)] if isinstance(given, str) else list(given)
+
+
+class CompactRequest(RequestBody):
+    """`POST /v1/responses/compact`: the conversation to compact, a stored response's thread and then the
+    input, as `POST /v1/responses` names them."""
+
+    model: Annotated[str, Field(max_length=256)]
+    input: Text | Annotated[list[InputItem], Field(max_length=200)] | None = None
+    previous_response_id: Annotated[str, Field(max_length=64)] | None = None
+    instructions: Text | None = None
+    # Accepted: vLLM caches prefixes on its own, and there is one tier.
+    prompt_cache_key: Annotated[str, Field(max_length=256)] | None = None
+    prompt_cache_retention: Literal["in_memory", "24h"] | None = None
+    service_tier: Literal["auto", "default", "fast", "flex", "priority"] | None = None
+
+    _typed = field_validator("input", mode="before")(_typed_items)
+
+    def items(self) -> list[AnyItem]:
+        return _as_items(self.input)
+
+
 class ResponsesRequest(RequestBody):
     model: Annotated[str, Field(max_length=256)] = "default"
     input: Text | Annotated[list[InputItem], Field(min_length=1, max_length=200)]
@@ -235,13 +285,7 @@ class ResponsesRequest(RequestBody):
     conversation: Any = None
     prompt: Any = None
 
-    @field_validator("input", mode="before")
-    @classmethod
-    def _typed_items(cls, items: Any) -> Any:
-        """An item with a role and no type is a message (the SDKs' easy input form)."""
-        if isinstance(items, list):
-            return [{"type": "message", **i} if isinstance(i, dict) and "type" not in i else i for i in items]
-        return items
+    _typed = field_validator("input", mode="before")(_typed_items)
 
     @model_validator(mode="after")
     def _unsupported(self) -> "ResponsesRequest":
@@ -268,10 +312,8 @@ class ResponsesRequest(RequestBody):
     def includes(self, what: str) -> bool:
         return what in (self.include or [])
 
-    def items(self) -> list[MessageItem | FunctionCallItem | FunctionCallOutputItem | FileSearchCallItem]:
-        if isinstance(self.input, str):
-            return [MessageItem(role="user", content=self.input)]
-        return list(self.input)
+    def items(self) -> list[AnyItem]:
+        return _as_items(self.input)
 
     def as_chat(self, history: list[dict[str, Any]]) -> ChatRequest:
         """The chat request that answers this one: the instructions as the system turn, then the thread so far
@@ -280,6 +322,7 @@ class ResponsesRequest(RequestBody):
         if self.instructions:
             messages.append({"role": "system", "content": self.instructions})
         messages += history + input_messages(self.items())
+        _check_calls_answered(messages)
         chat: dict[str, Any] = {"model": self.model, "messages": messages, "stream": self.stream}
         if self.stream:
             chat["stream_options"] = {"include_usage": True}  # the usage that response.completed reports
@@ -310,10 +353,22 @@ class ResponsesRequest(RequestBody):
         return ChatRequest.model_validate(chat)
 
 
-def input_messages(
-    items: list[MessageItem | FunctionCallItem | FunctionCallOutputItem | FileSearchCallItem],
-) -> list[dict[str, Any]]:
-    """Input items as chat messages: consecutive function calls are one assistant turn's tool calls."""
+def _check_calls_answered(messages: list[dict[str, Any]]) -> None:
+    """Each function_call_output answers a function call made before it, in the thread or the input."""
+    called: set[str] = set()
+    for message in messages:
+        called.update(str(call.get("id")) for call in message.get("tool_calls") or [])
+        if message["role"] == "tool" and message["tool_call_id"] not in called:
+            unknown = message["tool_call_id"]
+            raise InvalidRequestError(
+                f"input: a function_call_output names call_id {unknown!r}, which no function_call has",
+                param="input",
+            )
+
+
+def input_messages(items: list[AnyItem]) -> list[dict[str, Any]]:
+    """Input items as chat messages: consecutive function calls are one assistant turn's tool calls; a
+    compaction is the summary of the turns it stands for, as a system turn."""
     messages: list[dict[str, Any]] = []
     for item in items:
         if isinstance(item, MessageItem):
@@ -331,4 +386,6 @@ def input_messages(
                 messages.append({"role": "assistant", "content": "", "tool_calls": [call]})
         elif isinstance(item, FunctionCallOutputItem):
             messages.append({"role": "tool", "tool_call_id": item.call_id, "content": item.text()})
+        elif isinstance(item, CompactionItem):
+            messages.append({"role": "system", "content": EARLIER + item.summary()})
     return messages

@@ -33,7 +33,7 @@ from ragserve.service.response_schemas import (
 )
 from ragserve.service.vector_stores import Scope
 
-__all__ = ["ResponseShape", "new_response_id"]
+__all__ = ["ResponseShape", "new_response_id", "usage_json"]
 
 _ZERO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 
@@ -249,7 +249,7 @@ class ResponseShape:
             "user": request.user,
             "safety_identifier": request.safety_identifier,
             "prompt_cache_key": request.prompt_cache_key,
-            "usage": _usage(usage) if status != "in_progress" else None,
+            "usage": usage_json(usage) if status != "in_progress" else None,
         }
         if "citations" in chat or "grounding" in chat:
             body["citations"] = chat.get("citations") or []
@@ -406,13 +406,11 @@ class _Stream:
         message = str(error.get("message"))
         failed = self.shape.object({}, self.output, None, self.usage, "failed")
         failed["error"] = {"code": "server_error", "message": message}
+        # OpenAI's error event has code, message and param; Open Responses' nests them in `error`: both.
+        code = error.get("code") or error.get("type")
+        fields = {"code": code, "message": message, "param": error.get("param")}
         return [
-            self.event(
-                "error",
-                code=error.get("code") or error.get("type"),
-                message=message,
-                param=error.get("param"),
-            ),
+            self.event("error", **fields, error=fields),
             self.event("response.failed", response=failed),
         ]
 
@@ -447,7 +445,8 @@ def _logprobs(tokens: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _usage(chat: dict[str, Any] | None) -> dict[str, Any]:
+def usage_json(chat: dict[str, Any] | None) -> dict[str, Any]:
+    """A chat completion's usage as the Responses API reports it."""
     usage = chat or _ZERO_USAGE
     details = usage.get("prompt_tokens_details")
     cached = details.get("cached_tokens") or 0 if isinstance(details, dict) else 0

@@ -11,12 +11,16 @@ import agents
 import httpx
 import openai
 import pytest
+import websockets
+from openai.resources.responses.responses import ResponsesConnection
 from openai.types.responses import FunctionToolParam
 from pydantic import BaseModel
 
-from tests.service.conftest import Service, service_fixture
+from ragserve.service.compaction import EARLIER, unsealed
+from tests.service.conftest import KEYS, Service, service_fixture
 from tests.service.test_tenants_api import create_tenant
 from tests.support.chat import bearer, openai_client
+from tests.support.waiting import wait_until
 
 responses_service = service_fixture("responses")
 MANUAL = b"# Flux capacitor\n\nThe Initech flux capacitor needs 1.21 gigawatts to start.\n"
@@ -101,6 +105,85 @@ def test_a_streamed_response_sends_the_typed_events_in_order(
     ]
 
 
+def _until_done(connection: ResponsesConnection) -> list[Any]:
+    """The events of one response on a WebSocket, through its last."""
+    events: list[Any] = []
+    for event in connection:
+        events.append(event)
+        if event.type in ("response.completed", "response.incomplete", "response.failed", "error"):
+            return events
+    raise AssertionError(f"the connection closed after {[e.type for e in events]}")
+
+
+def test_websocket_mode_answers_each_response_create_on_one_connection(
+    responses_service: Service, client: openai.OpenAI, initech: str, store: tuple[str, str]
+) -> None:
+    store_id, file_id = store
+    with client.responses.connect() as connection:
+        connection.response.create(model="default", input=QUESTION, tools=_file_search(store_id))
+        events = _until_done(connection)
+        assert [e.sequence_number for e in events] == list(range(len(events)))
+        assert [e.type for e in events[:2]] == ["response.created", "response.in_progress"]
+        done = events[-1].response
+        assert events[-1].type == "response.completed" and "1.21" in done.output_text
+        deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+        assert deltas == done.output_text
+        assert done.output[-1].content[0].annotations[0].file_id == file_id
+        # A refused one is an error event naming the field; the connection stays open for the next.
+        connection.response.create(model="default", input="hi", reasoning={"effort": "low"})
+        refused = _until_done(connection)
+        assert [(e.type, e.param) for e in refused] == [("error", "reasoning")]
+        for raw, param in (("not json", None), ('{"type": "response.cancel"}', "type")):
+            connection.send_raw(raw)
+            assert [(e.type, e.param) for e in _until_done(connection)] == [("error", param)]
+        # The connection remembers its latest response: continued even when it was not stored.
+        connection.response.create(model="default", input="My name is Peter.", store=False)
+        unstored = _until_done(connection)[-1].response
+        connection.response.create(model="default", input="And my name?", previous_response_id=unstored.id)
+        follow_up = _until_done(connection)[-1]
+        assert follow_up.type == "response.completed"
+        assert follow_up.response.previous_response_id == unstored.id
+        # A continuation that fails forgets the response it continued (it was stored nowhere else).
+        connection.response.create(model="default", input="Hello.", store=False)
+        forgotten = _until_done(connection)[-1].response
+        stray = [
+            {"role": "user", "content": "Hi"},
+            {"type": "function_call_output", "call_id": "x", "output": "1"},
+        ]
+        connection.response.create(model="default", input=stray, previous_response_id=forgotten.id)  # type: ignore[arg-type]
+        assert [(e.type, e.param) for e in _until_done(connection)] == [("error", "input")]
+        connection.response.create(model="default", input="Hi", previous_response_id=forgotten.id)
+        gone = _until_done(connection)
+        assert [(e.type, e.code, e.status) for e in gone] == [("error", "previous_response_not_found", 404)]
+    thread = responses_service.state.responses.get("initech", follow_up.response.id).thread
+    assert [m["role"] for m in thread] == ["user", "assistant", "user", "assistant"]
+    assert "Peter" in thread[0]["content"]
+    with pytest.raises(openai.NotFoundError):  # nowhere else
+        client.responses.create(model="default", input="Again?", previous_response_id=unstored.id)
+    assert client.responses.retrieve(done.id).output_text == done.output_text
+    other = create_tenant(responses_service, "vandelay")
+    with openai_client(responses_service.url, other) as theirs, theirs.responses.connect() as connection:
+        connection.response.create(model="default", input="Hi", previous_response_id=done.id)
+        assert [(e.type, e.code) for e in _until_done(connection)] == [
+            ("error", "previous_response_not_found")
+        ]
+    with (
+        openai_client(responses_service.url, "not-a-key") as stranger,
+        pytest.raises(websockets.InvalidStatus) as refused_key,
+    ):
+        stranger.responses.connect().enter()
+    assert refused_key.value.response.status_code == 401
+
+
+def test_a_websocket_closed_mid_answer_lets_go_of_its_slot(responses_service: Service) -> None:
+    with openai_client(responses_service.url, KEYS["acme"]) as acme, acme.responses.connect() as connection:
+        connection.response.create(model="default", input="Tell a long story.", max_output_tokens=400)
+        for event in connection:
+            if event.type == "response.output_text.delta":
+                break
+    wait_until(lambda: responses_service.state.limiter.in_flight() == 0, 30, "the slot to be let go")
+
+
 def test_previous_response_id_continues_the_thread(
     responses_service: Service, client: openai.OpenAI, initech: str
 ) -> None:
@@ -169,6 +252,39 @@ def test_input_items_lists_what_the_response_was_given_in_cursor_pages(
     other = create_tenant(responses_service, "hooli")
     with openai_client(responses_service.url, other) as theirs, pytest.raises(openai.NotFoundError):
         theirs.responses.input_items.list(second.id)
+
+
+def test_compaction_keeps_the_users_messages_and_a_summary_a_new_chain_reads(
+    responses_service: Service, client: openai.OpenAI, initech: str
+) -> None:
+    said = "We agreed to launch on Tuesday and notify support first."
+    compacted = client.responses.compact(
+        model="default",
+        input=[
+            {"role": "user", "content": said},
+            {"role": "assistant", "content": "Understood. The launch is Tuesday, with support told first."},
+        ],
+    )
+    assert compacted.object == "response.compaction" and compacted.usage.output_tokens > 0
+    kept = [i.model_dump(exclude_none=True, warnings=False) for i in compacted.output]  # SDK: output types
+    assert [i["type"] for i in kept] == ["message", "compaction"]
+    assert kept[0]["content"] == [{"type": "input_text", "text": said}]
+    summary = unsealed(kept[1]["encrypted_content"])
+    assert summary.strip()
+    following = [*kept, {"role": "user", "content": "When do we launch?"}]
+    answered = client.responses.create(model="default", input=following)  # type: ignore[arg-type]
+    thread = responses_service.state.responses.get("initech", answered.id).thread
+    assert thread[1] == {"role": "system", "content": EARLIER + summary}  # the summary, where it stood
+    forged = [{"type": "compaction", "encrypted_content": "bm90IG91cnM="}]  # base64, not one of ours
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"input": "Compact this."}, "model"),
+        ({"model": "default", "input": forged}, "input"),
+    ]
+    for body, param in bad:
+        refused = httpx.post(
+            f"{responses_service.url}/v1/responses/compact", json=body, headers=bearer(initech), timeout=60
+        )
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == param, refused.text
 
 
 def test_a_thread_too_long_for_the_context_is_refused_unless_truncation_is_auto(
@@ -272,6 +388,15 @@ def test_the_agents_sdk_answers_with_its_file_search_tool(
             "tools",
         ),
         ({"input": []}, "input"),
+        (  # an output for a call never made
+            {
+                "input": [
+                    {"role": "user", "content": "hi"},
+                    {"type": "function_call_output", "call_id": "c", "output": "1"},
+                ]
+            },
+            "input",
+        ),
     ],
 )
 def test_unsupported_or_malformed_fields_are_400_naming_them(
