@@ -3,8 +3,9 @@ response object, or into the Responses API's typed events in their order.
 
 The output is, in order: a `file_search_call` when the request gave the file_search tool (its `results`
 when `include` asks for them: the blocks the model was given), the assistant `message` whose `output_text`
-carries a `file_citation` for each file the answer cites, then the `function_call`s the model made. ragserve's
-`citations` and `grounding` ride along on the response object, as on chat's.
+carries a `file_citation` for each file the answer cites (with the tool only, as OpenAI's), then the
+`function_call`s the model made. ragserve's `citations` and `grounding` ride along on the response object,
+as on chat's.
 
 A stream is: `response.created`, `response.in_progress`; the file search's item (added, in_progress,
 searching, completed, done), since retrieval has finished before the first token; then the message's item and
@@ -173,7 +174,10 @@ class ResponseShape:
 
     def _annotations(self, citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """A file_citation per file the answer cites, in the order of the blocks; `index` is the block's
-        position among the file search's results."""
+        position among the file search's results. Only when the request gave the file_search tool, as
+        OpenAI's: without it, the answer's sources are in `citations` alone."""
+        if not self.searched:
+            return []
         found: list[dict[str, Any]] = []
         seen: set[str] = set()
         for position, citation in enumerate(citations):

@@ -76,6 +76,13 @@ def test_file_search_answers_with_a_citation_to_the_file(
     assert [(c.file_id, c.filename) for c in citations] == [(file_id, "capacitor.md")]
     assert response.usage is not None and response.usage.output_tokens >= 0
     assert client.responses.retrieve(response.id).output_text == response.output_text
+    # Without the tool, retrieval reads all the tenant's documents as chat's does, and, as in OpenAI's API,
+    # the text carries no file_citation: the sources are in `citations`.
+    plain = client.responses.create(model="default", input=QUESTION)
+    (message,) = plain.output
+    assert message.type == "message" and message.content[0].annotations == []  # type: ignore[union-attr]
+    assert "1.21 gigawatts" in plain.output_text
+    assert any(c["cited"] for c in (plain.model_extra or {})["citations"])
 
 
 def test_a_streamed_response_sends_the_typed_events_in_order(
