@@ -12,7 +12,7 @@ import binascii
 import json
 from typing import Any
 
-__all__ = ["EARLIER", "SUMMARISE", "sealed", "transcript", "unsealed"]
+__all__ = ["EARLIER", "NOW", "SUMMARISE", "sealed", "transcript", "unsealed"]
 
 _VERSION = "ragserve-compaction-1"
 
@@ -20,6 +20,7 @@ SUMMARISE = (
     "Summarise the conversation below for whoever continues it: every fact, name, number, decision and "
     "open question, in a few short sentences. Write only the summary."
 )
+NOW = "Summarise the conversation above."
 EARLIER = "The conversation before this point, summarised: "
 
 
@@ -39,13 +40,18 @@ def unsealed(content: str) -> str:
     return summary
 
 
-def transcript(messages: list[dict[str, Any]]) -> str:
-    """Chat messages as the text the summary is made from: one `role: text` paragraph each, a function
-    call as its name and arguments."""
-    lines = []
+def transcript(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Chat messages as the turns the summary is made from: each one a user turn `role: text` (a function
+    call as its name and arguments), then the request for the summary. One turn per message, so that a
+    conversation longer than the model's context loses its oldest turns to the prompt's fitting, as a chat
+    does, and is still summarised; a summary from an earlier compaction is a system turn, which stays."""
+    turns = []
     for message in messages:
         text = str(message.get("content") or "")
+        if message["role"] == "system":
+            turns.append({"role": "system", "content": text})
+            continue
         functions = [call["function"] for call in message.get("tool_calls") or []]
         calls = [f"called {f['name']}({f['arguments']})" for f in functions]
-        lines.append(f"{message['role']}: {' '.join([text, *calls]).strip()}")
-    return "\n\n".join(lines)
+        turns.append({"role": "user", "content": f"{message['role']}: {' '.join([text, *calls]).strip()}"})
+    return [*turns, {"role": "user", "content": NOW}]

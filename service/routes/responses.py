@@ -139,10 +139,7 @@ async def compact_response(
         chat = ChatRequest.model_validate(
             {
                 "model": body.model,
-                "messages": [
-                    {"role": "system", "content": instruction},
-                    {"role": "user", "content": transcript(messages)},
-                ],
+                "messages": [{"role": "system", "content": instruction}, *transcript(messages)],
                 "rag": False,
                 "temperature": 0,
                 "max_tokens": 256,
@@ -176,8 +173,8 @@ def _summary_of(completion: dict[str, Any]) -> str:
     text = str(completion["choices"][0]["message"].get("content") or "")
     try:
         found = json.loads(text).get("summary")
-    except (json.JSONDecodeError, AttributeError):  # cut by max_tokens: the text as it is
-        return text
+    except (json.JSONDecodeError, AttributeError):  # cut by max_tokens: the summary's text so far
+        return text.split('"summary"', 1)[-1].lstrip(' :"')
     return str(found) if found is not None else text
 
 

@@ -282,6 +282,14 @@ def test_compaction_keeps_the_users_messages_and_a_summary_a_new_chain_reads(
     answered = client.responses.create(model="default", input=following)  # type: ignore[arg-type]
     thread = responses_service.state.responses.get("initech", answered.id).thread
     assert thread[1] == {"role": "system", "content": EARLIER + summary}  # the summary, where it stood
+    # A conversation longer than the model's context is still compacted: its oldest turns give way.
+    long = [
+        {"role": role, "content": f"{role} turn {i}: " + "the capacitor stores charge " * 60}
+        for i in range(4)
+        for role in ("user", "assistant")
+    ]
+    compacted = client.responses.compact(model="default", input=long)  # type: ignore[arg-type]
+    assert [i.type for i in compacted.output] == ["message"] * 4 + ["compaction"]
     forged = [{"type": "compaction", "encrypted_content": "bm90IG91cnM="}]  # base64, not one of ours
     bad: list[tuple[dict[str, Any], str]] = [
         ({"input": "Compact this."}, "model"),
