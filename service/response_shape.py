@@ -34,7 +34,7 @@ from ragserve.service.response_schemas import (
 )
 from ragserve.service.vector_stores import Scope
 
-__all__ = ["ResponseShape", "new_response_id", "usage_json"]
+__all__ = ["ResponseShape", "error_event_fields", "new_response_id", "usage_json"]
 
 _ZERO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 
@@ -407,16 +407,23 @@ class _Stream:
 
     def fail(self, error: dict[str, Any]) -> list[str]:
         """An error after the stream began: the `error` event, then `response.failed`."""
-        message = str(error.get("message"))
         failed = self.shape.object({}, self.output, None, self.usage, "failed")
-        failed["error"] = {"code": "server_error", "message": message}
-        # OpenAI's error event has code, message and param; Open Responses' nests them in `error`: both.
-        code = error.get("code") or error.get("type")
-        fields = {"code": code, "message": message, "param": error.get("param")}
+        failed["error"] = {"code": "server_error", "message": str(error.get("message"))}
         return [
-            self.event("error", **fields, error=fields),
+            self.event("error", **error_event_fields(error)),
             self.event("response.failed", response=failed),
         ]
+
+
+def error_event_fields(error: dict[str, Any]) -> dict[str, Any]:
+    """An `error` event's fields for an OpenAI-shaped error: OpenAI's event has `code`, `message` and
+    `param`; Open Responses' nests them in `error`. Both, so either's clients read it."""
+    fields = {
+        "code": error.get("code") or error.get("type"),
+        "message": str(error.get("message")),
+        "param": error.get("param"),
+    }
+    return {**fields, "error": fields}
 
 
 def _item_status(reason: str | None) -> str:

@@ -25,6 +25,7 @@ from ragserve.service.deps import admit
 from ragserve.service.http_errors import domain_error_body, validation_error_body
 from ragserve.service.owning_stream import OwningStream
 from ragserve.service.response_schemas import ResponsesRequest
+from ragserve.service.response_shape import error_event_fields
 from ragserve.service.state import ServiceState
 
 __all__ = ["ResponseSocket"]
@@ -99,16 +100,7 @@ class ResponseSocket:
         return ResponsesRequest.model_validate({**fields, "stream": True})
 
     async def _error(self, status: int, body: dict[str, Any]) -> None:
-        """An `error` event, the connection kept open: WebSocket mode's shape (the HTTP status, and the error
-        as a POST's body has it), with the streamed error event's `code`, `message` and `param` beside it."""
-        error = dict(body.get("error") or {})
-        error["code"] = error.get("code") or error.get("type")
-        await self._socket.send_json(
-            {
-                "type": "error",
-                "status": status,
-                "error": error,
-                "sequence_number": 0,
-                **{name: error.get(name) for name in ("code", "message", "param")},
-            }
-        )
+        """An `error` event, the connection kept open: a streamed error event's fields, with the HTTP status
+        as WebSocket mode adds it."""
+        fields = error_event_fields(body.get("error") or {})
+        await self._socket.send_json({"type": "error", "status": status, "sequence_number": 0, **fields})

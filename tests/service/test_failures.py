@@ -1,7 +1,6 @@
 """Back-pressure, cancellation and upstream failure, each against real servers."""
 
 import os
-import re
 import signal
 import threading
 from collections.abc import Iterator
@@ -12,7 +11,9 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from ragserve.engine.replica_board import queue_depth
 from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.limits import ConcurrencyLimiter
@@ -39,19 +40,18 @@ def _long_stream(
     return stream_chat(url, KEYS[tenant], LONG, timeout)
 
 
-def _vllm_metric(vllm_url: str, name: str) -> float:
-    """The sum of one of vLLM's Prometheus series over its labels."""
-    text = httpx.get(f"{vllm_url}/metrics", timeout=5).text
-    values = re.findall(rf"^{re.escape(name)}\{{[^}}]*\}} ([0-9.e+-]+)$", text, re.MULTILINE)
-    return sum(float(v) for v in values)
+def _metrics_page(vllm_url: str) -> str:
+    return httpx.get(f"{vllm_url}/metrics", timeout=5).text
 
 
 def _running_requests(vllm_url: str) -> float:
-    return _vllm_metric(vllm_url, "vllm:num_requests_running")
+    return queue_depth(_metrics_page(vllm_url))[0]
 
 
 def _generated_tokens(vllm_url: str) -> float:
-    return _vllm_metric(vllm_url, "vllm:generation_tokens_total")
+    """vLLM's count of the tokens it has generated, over its labels."""
+    families = text_string_to_metric_families(_metrics_page(vllm_url))
+    return sum(s.value for f in families for s in f.samples if s.name == "vllm:generation_tokens_total")
 
 
 @pytest.fixture
