@@ -1,5 +1,6 @@
 """Which adapter version each tenant uses, in the state database, so it survives restarts."""
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ragserve.errors import InvalidTenantError
@@ -20,6 +21,13 @@ class AssignmentStore:
         with self._db.connect() as connection:
             rows = connection.execute(adapter_assignments.select()).all()
         return {row.tenant: row.ref for row in rows}
+
+    def get(self, tenant: str) -> str | None:
+        """The tenant's assignment; None when it has none (its configured adapter applies)."""
+        table = adapter_assignments
+        with self._db.connect() as connection:
+            ref = connection.execute(select(table.c.ref).where(table.c.tenant == tenant)).scalar()
+        return ref if ref is None else str(ref)
 
     def effective(self, configured: dict[str, str]) -> dict[str, str]:
         """Each tenant's adapter: its persisted assignment if it has one, else the config's."""

@@ -109,43 +109,58 @@ class AdapterSwitch:
         """Validates and loads before switching: a refused adapter leaves the tenant where it was."""
         if tenant not in self._current:
             raise InvalidTenantError(f"unknown tenant {tenant!r}")
-        return await self._switch(tenant, ref, persist=True)
+        async with self._lock:
+            return await self._switch(tenant, ref, persist=True)
 
     async def follow(self, tenant: str, assigned: str | None) -> None:
         """The tenant's assignment as the database holds it, read with its key: when another process that
         shares the database assigned another version, this one loads and switches to it too, before the
         request goes on. A version this process cannot validate or load is logged once, and the tenant
-        stays where it was here. Without a change it costs a comparison."""
-        if assigned is None or tenant not in self._current or self._serves(tenant, assigned):
+        stays where it was here. Without a change it costs a comparison.
+
+        The key's read may be older than a swap made here since (read before the swap was persisted,
+        compared after it switched): a change is read again under the swap lock, and only what the
+        database says then is followed, so a stale read never switches a tenant back."""
+        if not self._may_follow(tenant, assigned):
             return
-        if self._refused.get(tenant) == assigned:  # logged already
-            return
-        try:
-            await self._switch(tenant, assigned, persist=False)
-        except RagserveError as exc:
-            self._refused[tenant] = assigned
-            log.error("tenant %s was assigned %s in another process; not here: %s", tenant, assigned, exc)
+        async with self._lock:
+            assigned = await asyncio.to_thread(self._store.get, tenant)
+            if assigned is None or not self._may_follow(tenant, assigned):
+                return
+            try:
+                await self._switch(tenant, assigned, persist=False)
+            except RagserveError as exc:
+                self._refused[tenant] = assigned
+                log.error("tenant %s was assigned %s in another process; not here: %s", tenant, assigned, exc)
+
+    def _may_follow(self, tenant: str, assigned: str | None) -> bool:
+        """A change to follow: assigned, a known tenant, not what it has, not refused already (logged)."""
+        return (
+            assigned is not None
+            and tenant in self._current
+            and not self._serves(tenant, assigned)
+            and self._refused.get(tenant) != assigned
+        )
 
     def _serves(self, tenant: str, ref: str) -> bool:
         current = self._current.get(tenant)
         return (current.ref if current is not None else "") == ref
 
     async def _switch(self, tenant: str, ref: str, persist: bool) -> AdapterVersion | None:
-        async with self._lock:
-            if not persist and self._serves(tenant, ref):  # a request before this one followed it
-                return self._current[tenant]
-            new = await self._prepare(ref) if ref else None
-            if persist:
-                await asyncio.to_thread(self._store.set, tenant, new.ref if new else "")
-            if tenant not in self._current:  # deleted meanwhile
-                raise InvalidTenantError(f"unknown tenant {tenant!r}")
-            self._refused.pop(tenant, None)
-            old = self._current[tenant]
-            self._current[tenant] = new  # the switch: requests from here on get the new version
-            if new is not None:
-                self._retired.discard(new.served_name)
-            if old is not None and (new is None or old.served_name != new.served_name):
-                self._retire(old.served_name)
+        """Loads `ref` (NAME@VERSION; "": the base model), persists it if asked, and switches the tenant to
+        it. The caller holds the lock."""
+        new = await self._prepare(ref) if ref else None
+        if persist:
+            await asyncio.to_thread(self._store.set, tenant, new.ref if new else "")
+        if tenant not in self._current:  # deleted meanwhile
+            raise InvalidTenantError(f"unknown tenant {tenant!r}")
+        self._refused.pop(tenant, None)
+        old = self._current[tenant]
+        self._current[tenant] = new  # the switch: requests from here on get the new version
+        if new is not None:
+            self._retired.discard(new.served_name)
+        if old is not None and (new is None or old.served_name != new.served_name):
+            self._retire(old.served_name)
         log.info("tenant %s now uses %s", tenant, new.ref if new else "the base model")
         return new
 

@@ -118,7 +118,7 @@ def test_an_assignment_made_in_another_process_is_followed_on_the_tenants_next_r
     database: Database, tmp_path: Path
 ) -> None:
     (one, _), (other, other_server) = (_process(database, tmp_path / "registry") for _ in range(2))
-    key_lookup = TenantStore(database)
+    key_lookup, store = TenantStore(database), AssignmentStore(database)
     issued = key_lookup.issue_key("acme", "app", None)
 
     async def scenario() -> None:
@@ -131,14 +131,35 @@ def test_an_assignment_made_in_another_process_is_followed_on_the_tenants_next_r
         await other.follow("acme", row.assigned)  # no change: nothing loaded again
         assert other_server.calls == ["load style--v2"]
         # A version this process refuses is logged once; the tenant stays where it was here.
+        store.set("acme", "huge@v1")
         await other.follow("acme", "huge@v1")
         await other.follow("acme", "huge@v1")
         assert other.assignments()["acme"] == "style@v2"
         assert other_server.calls == ["load style--v2"]
+        store.set("acme", "")
         await other.follow("acme", "")  # back to the base model
         assert other.assignments()["acme"] == ""
 
     asyncio.run(scenario())
+
+
+def test_a_read_from_before_a_swap_never_switches_the_tenant_back(
+    switch: tuple[AdapterSwitch, FakeLoraServer],
+) -> None:
+    """A request read acme's assignment (v1) from the database, then waited while a swap to v2 was persisted
+    and made here: its stale read is not followed, or the tenant would flip back to v1 and unload v2."""
+    adapters, server = switch
+
+    async def scenario() -> None:
+        await adapters.assign("acme", "style@v1")
+        read_before_the_swap = "style@v1"
+        await adapters.assign("acme", "style@v2")
+        await adapters.follow("acme", read_before_the_swap)
+        await adapters.aclose()
+
+    asyncio.run(scenario())
+    assert adapters.assignments()["acme"] == "style@v2"
+    assert server.calls == ["load style--v1", "load style--v2", "unload style--v1"]
 
 
 def test_an_adapter_the_server_forgot_is_loaded_again_and_a_stranger_is_not(

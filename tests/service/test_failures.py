@@ -11,15 +11,14 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from ragserve.engine.replica_board import queue_depth
 from ragserve.engine.vllm_process import VllmProcess
 from ragserve.ingest.embedding import DenseEmbedder
 from ragserve.service.limits import ConcurrencyLimiter
 from tests.service.conftest import KEYS, Service, serve
 from tests.support.chat import post_chat, stream_chat, user
 from tests.support.servers import free_port
+from tests.support.vllm_metrics import after_earlier_tests, generated_tokens, vllm_queue
 from tests.support.waiting import wait_until
 
 # ignore_eos makes vLLM generate all 1500 tokens: over a minute on this CPU, so whatever a test does
@@ -38,20 +37,6 @@ def _long_stream(
     url: str, tenant: str = "acme", timeout: float = 120
 ) -> AbstractContextManager[httpx.Response]:
     return stream_chat(url, KEYS[tenant], LONG, timeout)
-
-
-def _metrics_page(vllm_url: str) -> str:
-    return httpx.get(f"{vllm_url}/metrics", timeout=5).text
-
-
-def _running_requests(vllm_url: str) -> float:
-    return queue_depth(_metrics_page(vllm_url))[0]
-
-
-def _generated_tokens(vllm_url: str) -> float:
-    """vLLM's count of the tokens it has generated, over its labels."""
-    families = text_string_to_metric_families(_metrics_page(vllm_url))
-    return sum(s.value for f in families for s in f.samples if s.name == "vllm:generation_tokens_total")
 
 
 @pytest.fixture
@@ -155,12 +140,12 @@ def test_a_client_that_disconnects_cancels_its_vllm_request(service: Service, vl
     """vLLM stops generating for a client gone: far from all the tokens asked for are made. Counted by
     vLLM's own token counter, not by catching the request running, which a machine stalled between two
     reads can miss (CI did)."""
-    wait_until(lambda: _running_requests(vllm.url) == 0, 120, "vLLM to finish the requests of earlier tests")
-    before = _generated_tokens(vllm.url)
+    after_earlier_tests(vllm.url)
+    before = generated_tokens(vllm.url)
     with _long_stream(service.url) as response:
         _until_generating(response.iter_lines())
-    wait_until(lambda: _running_requests(vllm.url) == 0, 30, "the cancelled request to leave vLLM")
-    generated = _generated_tokens(vllm.url) - before
+    wait_until(lambda: vllm_queue(vllm.url)[0] == 0, 30, "the cancelled request to leave vLLM")
+    generated = generated_tokens(vllm.url) - before
     assert 0 < generated < LONGEST, f"vLLM made {generated} of the {LONGEST} tokens: not cancelled"
 
 

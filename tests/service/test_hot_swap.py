@@ -21,6 +21,7 @@ from ragserve.settings import Settings
 from ragserve.state.database import Database
 from tests.service.conftest import ADAPTER, KEYS, Service, serve
 from tests.support.chat import post_chat, sse_data, stream_chat, user
+from tests.support.vllm_metrics import after_earlier_tests, vllm_queue
 from tests.support.waiting import wait_until
 
 ADMIN = {"Authorization": "Bearer admin-key"}
@@ -91,13 +92,17 @@ def _load(
 ) -> None:
     while not stop.is_set():
         started = time.monotonic()
-        status, model = _chat(service, tenant)
+        try:
+            status, model = _chat(service, tenant)
+        except (httpx.HTTPError, ValueError) as exc:  # recorded as a failure, not a silently dead thread
+            status, model = 0, repr(exc)
         log.append((started, time.monotonic(), status, model))
 
 
 def test_a_swap_under_load_fails_no_request_and_unloads_the_old_version_after_its_last_request(
     fresh: Service, vllm: VllmProcess
 ) -> None:
+    after_earlier_tests(vllm.url)  # what they left generating would keep the stream company
     long = _LongStream(fresh)
     long.start()
     assert long.generating.wait(120)
@@ -106,18 +111,30 @@ def test_a_swap_under_load_fails_no_request_and_unloads_the_old_version_after_it
     workers = [threading.Thread(target=_load, args=(fresh, t, stop, logs[t])) for t in logs for _ in range(2)]
     for worker in workers:
         worker.start()
-    wait_until(lambda: all(logs.values()), 120)  # requests of both tenants done before the swap
-    swap_started = time.monotonic()
-    response = _assign(fresh, "acme", "acme-style@v2")
-    swapped = time.monotonic()
-    assert response.status_code == 200, response.text
-    assert response.json() == {"tenant": "acme", "adapter": "acme-style@v2", "served_name": V2}
-    loaded_after_swap = _loaded_in_vllm(vllm)
-    long.swapped.set()
-    wait_until(lambda: sum(started > swapped for started, *_ in logs["acme"]) >= 2, 120)  # and after it
-    stop.set()
-    for worker in [*workers, long]:
-        worker.join(300)
+    try:
+        wait_until(lambda: all(logs.values()), 120)  # requests of both tenants done before the swap
+        swap_started = time.monotonic()
+        response = _assign(fresh, "acme", "acme-style@v2")
+        swapped = time.monotonic()
+        assert response.status_code == 200, response.text
+        assert response.json() == {"tenant": "acme", "adapter": "acme-style@v2", "served_name": V2}
+        loaded_after_swap = _loaded_in_vllm(vllm)
+        long.swapped.set()
+        wait_until(
+            lambda: sum(started > swapped for started, *_ in logs["acme"]) >= 2,
+            300,
+            lambda: (
+                f"two acme requests begun after the swap; acme's last: {logs['acme'][-3:]}, "
+                f"globex's last: {logs['globex'][-1:]}, vLLM's (running, waiting): {vllm_queue(vllm.url)}, "
+                f"the service's assignments: {fresh.state.adapters.assignments()}, "
+                f"the long stream's models: {long.models}, vLLM's log:\n{vllm.log_tail(15)}"
+            ),
+        )
+    finally:
+        stop.set()
+        long.swapped.set()
+        for worker in [*workers, long]:
+            worker.join(300)
 
     every = logs["acme"] + logs["globex"]
     assert len(every) > 4 and all(status == 200 for _, _, status, _ in every), every

@@ -7,12 +7,16 @@ __all__ = ["wait_until"]
 
 
 def wait_until(
-    condition: Callable[[], bool], timeout_s: float, what: str = "the condition", period_s: float = 0.05
+    condition: Callable[[], bool],
+    timeout_s: float,
+    what: str | Callable[[], str] = "the condition",
+    period_s: float = 0.05,
 ) -> float:
     """Polls `condition` every `period_s` until it holds; the seconds that took. Fails after `timeout_s`,
-    naming `what`."""
+    naming `what` (a callable: what it says then, such as the state that was waited on)."""
     started = time.monotonic()
     while not condition():
-        assert time.monotonic() - started < timeout_s, f"waited {timeout_s} s for {what}"
+        if time.monotonic() - started >= timeout_s:
+            raise AssertionError(f"waited {timeout_s} s for {what() if callable(what) else what}")
         time.sleep(period_s)
     return time.monotonic() - started
