@@ -121,7 +121,7 @@ class AdapterSwitch:
         The key's read may be older than a swap made here since (read before the swap was persisted,
         compared after it switched): a change is read again under the swap lock, and only what the
         database says then is followed, so a stale read never switches a tenant back."""
-        if not self._may_follow(tenant, assigned):
+        if assigned is None or not self._may_follow(tenant, assigned):
             return
         async with self._lock:
             assigned = await asyncio.to_thread(self._store.get, tenant)
@@ -133,11 +133,10 @@ class AdapterSwitch:
                 self._refused[tenant] = assigned
                 log.error("tenant %s was assigned %s in another process; not here: %s", tenant, assigned, exc)
 
-    def _may_follow(self, tenant: str, assigned: str | None) -> bool:
-        """A change to follow: assigned, a known tenant, not what it has, not refused already (logged)."""
+    def _may_follow(self, tenant: str, assigned: str) -> bool:
+        """A change to follow: a known tenant, not what it has, not refused already (logged)."""
         return (
-            assigned is not None
-            and tenant in self._current
+            tenant in self._current
             and not self._serves(tenant, assigned)
             and self._refused.get(tenant) != assigned
         )
