@@ -58,11 +58,12 @@ def _loaded_in_vllm(vllm: VllmProcess) -> set[str]:
 
 
 class _LongStream(threading.Thread):
-    """One streamed acme request that spans the swap whatever the machine's speed: far more tokens than the
+    """One streamed acme request that spans the swap: begun just before it, with far more tokens than the
     swap takes, and once `swapped` is set it reads `AFTER_SWAP` more chunks and hangs up. Records the model of
-    every chunk, and how many it read after the swap."""
+    every chunk, how many it read after the swap, and when it began generating and ended."""
 
     AFTER_SWAP = 10
+    MAX_TOKENS = 1900  # of the shared vLLM's 2048 (its --max-model-len), past the prompt
 
     def __init__(self, service: Service) -> None:
         super().__init__(daemon=True)
@@ -72,19 +73,24 @@ class _LongStream(threading.Thread):
         self.swapped = threading.Event()
         self.after_swap = 0
         self.ended_on_its_own = False
+        self.times: dict[str, float] = {}
 
     def run(self) -> None:
-        body = {"messages": user("Tell a long story."), "max_tokens": 1500, "ignore_eos": True, "rag": False}
-        with stream_chat(self.service.url, KEYS["acme"], body, timeout=300) as response:
-            for data in sse_data(response.iter_lines()):
-                if data == "[DONE]":
-                    self.ended_on_its_own = True
-                elif model := json.loads(data).get("model"):
-                    self.models.add(model)
-                    self.generating.set()
-                self.after_swap += self.swapped.is_set()
-                if self.after_swap >= self.AFTER_SWAP:
-                    return  # the client hangs up: the service cancels the request and ends its lease
+        body = {"messages": user("Tell a long story."), "max_tokens": self.MAX_TOKENS, "ignore_eos": True}
+        try:
+            with stream_chat(self.service.url, KEYS["acme"], {**body, "rag": False}, timeout=300) as response:
+                for data in sse_data(response.iter_lines()):
+                    if data == "[DONE]":
+                        self.ended_on_its_own = True
+                    elif model := json.loads(data).get("model"):
+                        self.models.add(model)
+                        self.times.setdefault("generating", time.monotonic())
+                        self.generating.set()
+                    self.after_swap += self.swapped.is_set()
+                    if self.after_swap >= self.AFTER_SWAP:
+                        return  # the client hangs up: the service cancels the request and ends its lease
+        finally:
+            self.times["ended"] = time.monotonic()
 
 
 def _load(
@@ -103,16 +109,16 @@ def test_a_swap_under_load_fails_no_request_and_unloads_the_old_version_after_it
     fresh: Service, vllm: VllmProcess
 ) -> None:
     after_earlier_tests(vllm.url)  # what they left generating would keep the stream company
-    long = _LongStream(fresh)
-    long.start()
-    assert long.generating.wait(120)
     stop = threading.Event()
     logs: dict[str, list[tuple[float, float, int, str]]] = {"acme": [], "globex": []}
     workers = [threading.Thread(target=_load, args=(fresh, t, stop, logs[t])) for t in logs for _ in range(2)]
+    long = _LongStream(fresh)
     for worker in workers:
         worker.start()
     try:
         wait_until(lambda: all(logs.values()), 120)  # requests of both tenants done before the swap
+        long.start()  # now, so that nothing but the swap stands between its first token and the swap
+        assert long.generating.wait(120)
         swap_started = time.monotonic()
         response = _assign(fresh, "acme", "acme-style@v2")
         swapped = time.monotonic()
@@ -134,7 +140,8 @@ def test_a_swap_under_load_fails_no_request_and_unloads_the_old_version_after_it
         stop.set()
         long.swapped.set()
         for worker in [*workers, long]:
-            worker.join(300)
+            if worker.is_alive():  # the stream is not begun if the workers' first requests did not end
+                worker.join(300)
 
     every = logs["acme"] + logs["globex"]
     assert len(every) > 4 and all(status == 200 for _, _, status, _ in every), every
@@ -146,7 +153,12 @@ def test_a_swap_under_load_fails_no_request_and_unloads_the_old_version_after_it
     assert after and set(after) == {V2}
     # The stream that began before the swap went on after it, on the version it began with, which vLLM
     # still held: it was in flight until it hung up, AFTER_SWAP chunks past the swap.
-    assert not long.ended_on_its_own and long.after_swap == long.AFTER_SWAP, "it ended before the swap"
+    first, ended = long.times["generating"], long.times["ended"]
+    assert not long.ended_on_its_own and long.after_swap == long.AFTER_SWAP, (
+        f"it ended before the swap: from its first token, the swap began after {swap_started - first:.1f} s "
+        f"and returned after {swapped - first:.1f} s, and the stream ended after {ended - first:.1f} s, "
+        f"{long.after_swap} chunks past the swap"
+    )
     assert long.models == {ADAPTER}
     assert ADAPTER in loaded_after_swap, "the old version was unloaded while a request still used it"
     deadline = time.monotonic() + 15
