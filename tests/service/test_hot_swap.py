@@ -60,7 +60,7 @@ def _loaded_in_vllm(vllm: VllmProcess) -> set[str]:
 class _LongStream(threading.Thread):
     """One streamed acme request that spans the swap: begun just before it, with far more tokens than the
     swap takes, and once `swapped` is set it reads `AFTER_SWAP` more chunks and hangs up. Records the model of
-    every chunk, how many it read after the swap, and when it began generating and ended."""
+    every chunk, how many it read after the swap, and when (monotonic) its first token came and it ended."""
 
     AFTER_SWAP = 10
     MAX_TOKENS = 1900  # of the shared vLLM's 2048 (its --max-model-len), past the prompt
@@ -73,24 +73,25 @@ class _LongStream(threading.Thread):
         self.swapped = threading.Event()
         self.after_swap = 0
         self.ended_on_its_own = False
-        self.times: dict[str, float] = {}
+        self.first_token_at = self.ended_at = 0.0
 
     def run(self) -> None:
-        body = {"messages": user("Tell a long story."), "max_tokens": self.MAX_TOKENS, "ignore_eos": True}
+        story = user("Tell a long story.")
+        body = {"messages": story, "max_tokens": self.MAX_TOKENS, "ignore_eos": True, "rag": False}
         try:
-            with stream_chat(self.service.url, KEYS["acme"], {**body, "rag": False}, timeout=300) as response:
+            with stream_chat(self.service.url, KEYS["acme"], body, timeout=300) as response:
                 for data in sse_data(response.iter_lines()):
                     if data == "[DONE]":
                         self.ended_on_its_own = True
                     elif model := json.loads(data).get("model"):
                         self.models.add(model)
-                        self.times.setdefault("generating", time.monotonic())
+                        self.first_token_at = self.first_token_at or time.monotonic()
                         self.generating.set()
                     self.after_swap += self.swapped.is_set()
                     if self.after_swap >= self.AFTER_SWAP:
                         return  # the client hangs up: the service cancels the request and ends its lease
         finally:
-            self.times["ended"] = time.monotonic()
+            self.ended_at = time.monotonic()
 
 
 def _load(
@@ -153,7 +154,7 @@ def test_a_swap_under_load_fails_no_request_and_unloads_the_old_version_after_it
     assert after and set(after) == {V2}
     # The stream that began before the swap went on after it, on the version it began with, which vLLM
     # still held: it was in flight until it hung up, AFTER_SWAP chunks past the swap.
-    first, ended = long.times["generating"], long.times["ended"]
+    first, ended = long.first_token_at, long.ended_at
     assert not long.ended_on_its_own and long.after_swap == long.AFTER_SWAP, (
         f"it ended before the swap: from its first token, the swap began after {swap_started - first:.1f} s "
         f"and returned after {swapped - first:.1f} s, and the stream ended after {ended - first:.1f} s, "
